@@ -1,0 +1,132 @@
+"""One settings object per process: explicit argument > FEATURESTORE_* variable > file > default."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from featurestore.errors import ConfigError
+
+Role = Literal["reader", "registrar", "admin"]
+
+CONFIG_FILE_ENV = "FEATURESTORE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("featurestore.toml")
+
+_config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
+    "featurestore_config_file", default=None
+)
+
+
+def _default_repo_path() -> Path:
+    """`./feature_repo` when it exists, else the one beside the installed source checkout."""
+    local = Path("feature_repo")
+    if local.is_dir():
+        return local.resolve()
+    return Path(__file__).resolve().parent.parent / "feature_repo"
+
+
+class Settings(BaseSettings):
+    """Where the repo and data live and which services to talk to."""
+
+    model_config = SettingsConfigDict(env_prefix="FEATURESTORE_", extra="forbid")
+
+    repo_path: Path = Field(
+        default_factory=_default_repo_path,
+        description="Folder of the Feast definitions (holds feature_store.yaml).",
+    )
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Folder for the Parquet sources, the registry and training sets.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Online store, e.g. `redis://host:6379/0`. Unset: start an embedded server.",
+    )
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        description="Comma-separated `host:port` list. Unset: start an embedded broker.",
+    )
+    api_host: str = Field(default="127.0.0.1", description="Address the catalog API binds.")
+    api_port: int = Field(default=8000, ge=0, le=65535, description="Port of the catalog API.")
+    api_tokens: dict[str, Role] = Field(
+        default_factory=dict,
+        description="Bearer token → role (`reader`, `registrar` or `admin`).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    @property
+    def registry_path(self) -> Path:
+        """The Feast registry file; it lives with the data it describes."""
+        return self.data_dir / "registry.db"
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Values from the TOML config file's `[featurestore]` table (or its top level)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._values = _read_config_file(_resolve_config_file())
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def _resolve_config_file() -> Path | None:
+    explicit = _config_file.get()
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError("config_file", explicit, "no such file; pass an existing TOML file")
+        return explicit
+    from_env = os.environ.get(CONFIG_FILE_ENV)
+    if from_env:
+        path = Path(from_env)
+        if not path.is_file():
+            raise ConfigError(CONFIG_FILE_ENV, from_env, "no such file; unset it or fix the path")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _read_config_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        document = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config_file", path, f"not valid TOML ({exc})") from exc
+    table = document.get("featurestore", document)
+    if not isinstance(table, dict):
+        raise ConfigError("config_file", path, "`[featurestore]` must be a table")
+    return table
+
+
+def load_settings(config_file: Path | None = None, **explicit: Any) -> Settings:
+    """Build the settings; explicit values win over the environment, which wins over the file."""
+    token = _config_file.set(config_file)
+    try:
+        return Settings(**{k: v for k, v in explicit.items() if v is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"]) or "settings"
+        raise ConfigError(name, error.get("input"), error["msg"]) from None
+    finally:
+        _config_file.reset(token)
