@@ -1,0 +1,195 @@
+"""Point-in-time correct feature retrieval on DuckDB's native `ASOF LEFT JOIN`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.errors import RetrievalError
+from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
+from featurestore.sql import quote_ident
+
+
+@dataclass(frozen=True)
+class ViewSource:
+    """One feature view as the join engine sees it: a table, its keys, features and timestamps."""
+
+    name: str
+    table: str
+    join_keys: tuple[str, ...]
+    features: tuple[str, ...]
+    timestamp_field: str
+    created_timestamp_field: str | None = None
+    ttl: timedelta | None = None
+
+
+@dataclass
+class PointInTimeResult:
+    """The spine with its features, and per view how many spine rows the knowledge rule changed."""
+
+    table: pa.Table
+    hidden_by_knowledge_time: dict[str, int] = field(default_factory=dict)
+
+
+def point_in_time_join(
+    con: duckdb.DuckDBPyConnection,
+    spine: pa.Table | str,
+    views: Sequence[ViewSource],
+    *,
+    event_timestamp_column: str = "event_timestamp",
+    as_known_at: bool = True,
+    full_feature_names: bool = False,
+) -> PointInTimeResult:
+    """Each spine row with, per view, the feature row of max (event, created) time visible at
+    its time `t`: `event_ts <= t`, within the ttl, and with `as_known_at` `created_ts <= t`."""
+    spine_table = _spine_table(con, spine)
+    spine_columns = list(spine_table.column_names)
+    if event_timestamp_column not in spine_columns:
+        raise RetrievalError(
+            f"The entity dataframe has no `{event_timestamp_column}` column; pass the name of its "
+            "event time column as `event_timestamp_column`."
+        )
+    output_names = _output_names(views, spine_columns, full_feature_names)
+
+    spine_keys = list(dict.fromkeys(key for view in views for key in view.join_keys))
+    for key in spine_keys:
+        if key not in spine_columns:
+            users = ", ".join(f"`{view.name}`" for view in views if key in view.join_keys)
+            raise RetrievalError(
+                f"The entity dataframe has no `{key}` column, a join key of feature view(s) "
+                f"{users}; add it to the entity dataframe."
+            )
+
+    relation_name = f"__featurestore_spine_{uuid.uuid4().hex}"
+    con.register(relation_name, spine_table.select([*spine_keys, event_timestamp_column]))
+    try:
+        spine_types = _column_types(con, quote_ident(relation_name), "the entity dataframe")
+        spine_time = spine_types[event_timestamp_column]
+        spine_time_sql = utc_timestamp_sql(quote_ident(event_timestamp_column), spine_time)
+        if spine_time_sql is None:
+            raise RetrievalError(
+                f"Column `{event_timestamp_column}` of the entity dataframe has type "
+                f"`{spine_time}`; it must be a timestamp or a date."
+            )
+        plans = [
+            _plan(con, view, spine_keys, as_known_at=as_known_at, index=index)
+            for index, view in enumerate(views)
+        ]
+        sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, plans)
+        try:
+            joined = con.sql(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise RetrievalError(
+                f"The point-in-time join failed in DuckDB: {exc}. Check that the join keys have "
+                "the same types in the entity dataframe and the feature views."
+            ) from exc
+    finally:
+        con.unregister(relation_name)
+
+    table = spine_table
+    hidden: dict[str, int] = {}
+    for plan, names in zip(plans, output_names, strict=True):
+        for position, name in enumerate(names):
+            table = table.append_column(name, joined.column(plan.output_column(position)))
+        hidden[plan.view.name] = 0
+        if plan.knowledge_rule:
+            hidden[plan.view.name] = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
+    return PointInTimeResult(table=table, hidden_by_knowledge_time=hidden)
+
+
+def _spine_table(con: duckdb.DuckDBPyConnection, spine: pa.Table | str) -> pa.Table:
+    """The spine as an Arrow table; a table expression is read once through DuckDB."""
+    if isinstance(spine, pa.Table):
+        return spine
+    try:
+        return con.sql(f"SELECT * FROM {spine}").to_arrow_table()
+    except duckdb.Error as exc:
+        raise RetrievalError(
+            f"Cannot read the entity dataframe `{spine}`: {exc}. Pass an Arrow table or a DuckDB "
+            "table expression such as `read_parquet('/path/entities.parquet')`."
+        ) from exc
+
+
+def _output_names(
+    views: Sequence[ViewSource], spine_columns: list[str], full_feature_names: bool
+) -> list[list[str]]:
+    """The output column name of every feature, refusing any name that would appear twice."""
+    owners = dict.fromkeys(spine_columns, "a column of the entity dataframe")
+    names_per_view = []
+    for view in views:
+        names = []
+        for feature in view.features:
+            name = f"{view.name}__{feature}" if full_feature_names else feature
+            if name in owners:
+                hint = (
+                    "rename the column"
+                    if full_feature_names
+                    else "pass `full_feature_names=True` to prefix features with their view name"
+                )
+                raise RetrievalError(
+                    f"Feature `{feature}` of view `{view.name}` would be output as `{name}`, "
+                    f"which is already {owners[name]}; {hint}."
+                )
+            owners[name] = f"feature `{feature}` of view `{view.name}`"
+            names.append(name)
+        names_per_view.append(names)
+    return names_per_view
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, table: str, what: str) -> dict[str, str]:
+    """Column names and DuckDB type names of a table expression, without reading its rows."""
+    try:
+        relation = con.sql(f"SELECT * FROM {table}")
+    except duckdb.Error as exc:
+        raise RetrievalError(f"Cannot read {what} from `{table}`: {exc}") from exc
+    return {name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)}
+
+
+def _plan(
+    con: duckdb.DuckDBPyConnection,
+    view: ViewSource,
+    spine_keys: list[str],
+    *,
+    as_known_at: bool,
+    index: int,
+) -> ViewPlan:
+    """Check a view's columns and timestamp types and describe how to join it."""
+    what = f"feature view `{view.name}`"
+    types = _column_types(con, view.table, what)
+    timestamps = [view.timestamp_field]
+    if view.created_timestamp_field is not None:
+        timestamps.append(view.created_timestamp_field)
+    for column in (*view.join_keys, *view.features, *timestamps):
+        if column not in types:
+            raise RetrievalError(
+                f"The source `{view.table}` of {what} has no `{column}` column; its columns are "
+                f"{', '.join(f'`{name}`' for name in types)}. Fix the view definition."
+            )
+    timestamp_sql = []
+    for column in timestamps:
+        converted = utc_timestamp_sql(quote_ident(column), types[column])
+        if converted is None:
+            raise RetrievalError(
+                f"Column `{column}` of {what} has type `{types[column]}`; it must be a timestamp "
+                "or a date."
+            )
+        timestamp_sql.append(converted)
+    if view.ttl is not None and view.ttl < timedelta(0):
+        raise RetrievalError(
+            f"The ttl of {what} is negative (`{view.ttl}`); use a positive ttl, or zero or None "
+            "for no limit."
+        )
+    return ViewPlan(
+        view=view,
+        index=index,
+        key_positions=tuple(spine_keys.index(key) for key in view.join_keys),
+        event_sql=timestamp_sql[0],
+        created_sql=timestamp_sql[1] if len(timestamp_sql) > 1 else None,
+        as_known_at=as_known_at,
+    )

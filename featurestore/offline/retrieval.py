@@ -1,0 +1,44 @@
+"""Point-in-time correct historical features for an entity spine, from a Feast registry."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+from feast import FeatureStore
+
+from featurestore.offline.feast_sources import FeatureSelection, view_sources
+from featurestore.offline.pit import PointInTimeResult, point_in_time_join
+
+
+def historical_features(
+    store: FeatureStore,
+    spine: pa.Table | str,
+    features: FeatureSelection,
+    *,
+    event_timestamp_column: str = "event_timestamp",
+    as_known_at: bool = True,
+    full_feature_names: bool = False,
+    connection: duckdb.DuckDBPyConnection | None = None,
+) -> PointInTimeResult:
+    """Each spine row with the features as known at its event time (see DESIGN semantics)."""
+    sources = view_sources(store, features)
+    con = connection or _utc_connection()
+    try:
+        return point_in_time_join(
+            con,
+            spine,
+            sources,
+            event_timestamp_column=event_timestamp_column,
+            as_known_at=as_known_at,
+            full_feature_names=full_feature_names,
+        )
+    finally:
+        if connection is None:
+            con.close()
+
+
+def _utc_connection() -> duckdb.DuckDBPyConnection:
+    """A connection whose TIMESTAMPTZ results come back as UTC, whatever the machine's zone."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
