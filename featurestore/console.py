@@ -1,0 +1,63 @@
+"""Terminal output for the CLI: a rich progress bar that implements the library's Reporter."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+class RichReporter:
+    """Shows each task of long work as a progress bar on stderr."""
+
+    def __init__(self, console: Console = stderr) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._totals: dict[str, int | None] = {}
+
+    def __enter__(self) -> RichReporter:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def start(self, task: str, total: int | None = None) -> None:
+        self._tasks[task] = self._progress.add_task(task, total=total)
+        self._totals[task] = total
+
+    def advance(self, task: str, steps: int = 1) -> None:
+        if task not in self._tasks:
+            self.start(task)
+        self._progress.advance(self._tasks[task], steps)
+
+    def finish(self, task: str) -> None:
+        task_id = self._tasks.get(task)
+        if task_id is not None:
+            total = self._totals[task] or 1
+            self._progress.update(task_id, total=total, completed=total)

@@ -1,0 +1,126 @@
+"""The one place that builds `feast.FeatureStore` and loads the feature repo's definitions."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import yaml
+from feast import FeatureStore, RepoConfig
+from feast.repo_contents import RepoContents
+from feast.repo_operations import parse_repo
+
+from featurestore.definitions import using_data_dir
+from featurestore.errors import ConfigError, FeatureStoreError
+from featurestore.settings import Settings
+
+FEATURE_STORE_YAML = "feature_store.yaml"
+
+
+def redis_connection_string(url: str) -> str:
+    """Feast's `host:port,db=N,password=…,ssl=true` form of a `redis://` or `rediss://` URL."""
+    parsed = urlparse(url)
+    if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
+        raise ConfigError(
+            "redis_url", url, "expected `redis://host:port/db` (or `rediss://` for TLS)"
+        )
+    parts = [f"{parsed.hostname}:{parsed.port or 6379}"]
+    database = parsed.path.lstrip("/")
+    if database:
+        if not database.isdigit():
+            raise ConfigError("redis_url", url, f"database `{database}` must be a number")
+        parts.append(f"db={database}")
+    if parsed.password:
+        parts.append(f"password={unquote(parsed.password)}")
+    if parsed.username:
+        parts.append(f"username={unquote(parsed.username)}")
+    if parsed.scheme == "rediss" or parse_qs(parsed.query).get("ssl") == ["true"]:
+        parts.append("ssl=true")
+    return ",".join(parts)
+
+
+def read_repo_yaml(repo_path: Path) -> dict[str, Any]:
+    """The repo's feature_store.yaml as a dict, environment variables expanded."""
+    path = repo_path / FEATURE_STORE_YAML
+    if not path.is_file():
+        raise ConfigError(
+            "repo_path", repo_path, f"no {FEATURE_STORE_YAML} there; point it at the feature repo"
+        )
+    loaded = yaml.safe_load(os.path.expandvars(path.read_text()))
+    if not isinstance(loaded, dict) or "project" not in loaded:
+        raise ConfigError("repo_path", path, "feature_store.yaml must be a mapping with `project`")
+    return loaded
+
+
+def build_repo_config(settings: Settings, redis_url: str) -> RepoConfig:
+    """Feast's config for this repo: registry in the data dir, Redis from `redis_url`."""
+    raw = read_repo_yaml(settings.repo_path)
+    configured = raw.get("online_store")
+    online: dict[str, Any] = configured if isinstance(configured, dict) else {}
+    raw["online_store"] = {
+        **online,
+        "type": "redis",
+        "connection_string": redis_connection_string(redis_url),
+    }
+    raw["registry"] = {
+        "registry_type": "file",
+        "path": str((settings.data_dir / "registry.db").resolve()),
+        "cache_ttl_seconds": 60,
+    }
+    raw.setdefault("provider", "local")
+    raw.setdefault("entity_key_serialization_version", 3)
+    try:
+        config = RepoConfig(**raw)
+    except Exception as exc:  # Feast raises pydantic and its own errors here
+        raise ConfigError("repo_path", settings.repo_path / FEATURE_STORE_YAML, str(exc)) from exc
+    config.repo_path = settings.repo_path.resolve()
+    return config
+
+
+def open_store(settings: Settings, redis_url: str) -> FeatureStore:
+    """A Feast FeatureStore over this repo's registry and the given Redis."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=build_repo_config(settings, redis_url))
+
+
+def load_definitions(settings: Settings) -> RepoContents:
+    """Import the repo's Python definitions against the settings' data dir."""
+    repo_path = settings.repo_path.resolve()
+    with _importable(repo_path), using_data_dir(settings.data_dir):
+        try:
+            return parse_repo(repo_path)
+        except FeatureStoreError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                "repo_path", repo_path, f"a definition failed to load: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+@contextlib.contextmanager
+def _importable(repo_path: Path) -> Iterator[None]:
+    """Make the repo importable the way Feast's parser expects, then restore the process.
+
+    Feast names modules by their path relative to the working directory, so loading
+    changes directory into the repo for its duration (not thread-safe, like `feast apply`).
+    """
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if origin and Path(origin).resolve().is_relative_to(repo_path):
+            del sys.modules[name]
+    previous_cwd = Path.cwd()
+    sys.path.insert(0, str(repo_path))
+    importlib.invalidate_caches()
+    os.chdir(repo_path)
+    try:
+        yield
+    finally:
+        os.chdir(previous_cwd)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(repo_path))

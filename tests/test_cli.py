@@ -1,0 +1,86 @@
+"""The `featurestore` command as a user runs it: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent / "feature_repo"
+
+pytestmark = pytest.mark.e2e
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "featurestore", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "repo"
+    shutil.copytree(REPO, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def test_apply_without_owner_fails_with_one_line_naming_it(
+    repo_copy: Path, tmp_path: Path, redis_url: str
+) -> None:
+    entities = repo_copy / "flights_entities.py"
+    text = entities.read_text()
+    start = text.index('name="plane"')
+    patched = text[:start] + text[start:].replace("owner=OWNER,", 'owner="",', 1)
+    entities.write_text(patched)
+
+    result = run_cli(
+        "apply",
+        "--repo",
+        str(repo_copy),
+        "--data-dir",
+        str(tmp_path / "data"),
+        env={"FEATURESTORE_REDIS_URL": redis_url},
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: entity `plane`: `owner` is missing; set `owner=` to the team or person responsible"
+    ]
+    assert not (tmp_path / "data" / "registry.db").exists()
+
+
+def test_apply_registers_the_flights_repo(tmp_path: Path, redis_url: str) -> None:
+    result = run_cli(
+        "apply",
+        "--data-dir",
+        str(tmp_path / "data"),
+        env={"FEATURESTORE_REDIS_URL": redis_url},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Applied project flights" in result.stdout
+    assert "4 feature view(s)" in result.stdout
+    assert (tmp_path / "data" / "registry.db").is_file()
+
+
+def test_bad_setting_is_a_one_line_error(tmp_path: Path) -> None:
+    result = run_cli("apply", env={"FEATURESTORE_API_PORT": "not-a-port"})
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "`api_port` = `not-a-port`" in result.stderr
+
+
+def test_unknown_dataset_is_a_usage_error() -> None:
+    result = run_cli("ingest", "trains")
+
+    assert result.returncode == 2
+    assert "trains" in result.stderr

