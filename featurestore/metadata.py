@@ -20,7 +20,9 @@ PII_ORDER: tuple[PiiClass, ...] = ("none", "pseudonymous", "personal", "sensitiv
 RIGHTS_PREFIX = "rights."
 REQUIRED_RIGHTS = ("license", "pii", "purposes")
 SEMANTIC_KEYS = ("unit", "min", "max", "allowed", "nullable")
-_SPDX_LIKE = re.compile(r"^(LicenseRef-[A-Za-z0-9.\-]+|[A-Za-z0-9][A-Za-z0-9.\-+]*)$")
+_SPDX_ID = r"(LicenseRef-[A-Za-z0-9.\-]+|[A-Za-z0-9][A-Za-z0-9.\-+]*)"
+# One SPDX id, or an expression of ids joined by AND / OR / WITH (what combining terms yields).
+_SPDX_LIKE = re.compile(rf"^\(?{_SPDX_ID}( (AND|OR|WITH) \(?{_SPDX_ID}\)?)*\)?$")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9_\-]*$")
 _NUMERIC_TYPES = {"Int32", "Int64", "Float32", "Float64"}
 

@@ -18,6 +18,7 @@ from feast.repo_operations import parse_repo
 
 from featurestore.definitions import using_data_dir
 from featurestore.errors import ConfigError, FeatureStoreError
+from featurestore.policy import Policy
 from featurestore.settings import Settings
 
 FEATURE_STORE_YAML = "feature_store.yaml"
@@ -124,3 +125,15 @@ def _importable(repo_path: Path) -> Iterator[None]:
         os.chdir(previous_cwd)
         with contextlib.suppress(ValueError):
             sys.path.remove(str(repo_path))
+
+
+def policy_for_store(store: FeatureStore) -> Policy:
+    """The rights policy over everything registered in the store's project."""
+    views = {view.name: view for view in store.list_feature_views()}
+    views.update({view.name: view for view in store.list_stream_feature_views()})
+    return Policy(
+        data_sources=store.list_data_sources(),
+        feature_views=views.values(),
+        on_demand_feature_views=store.list_on_demand_feature_views(),
+        feature_services=store.list_feature_services(),
+    )
