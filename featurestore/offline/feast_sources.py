@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from feast import FeatureService, FeatureStore, FeatureView
 from feast.errors import FeastObjectNotFoundException
@@ -11,18 +12,73 @@ from feast.infra.offline_stores.file_source import FileSource
 
 from featurestore.errors import RetrievalError
 from featurestore.offline.pit import ViewSource
-from featurestore.sql import quote_literal
+from featurestore.sql import quote_ident, quote_literal
 
 FeatureSelection = FeatureService | Sequence[str]
+
+KNOWLEDGE_TIME_TAG = "featurestore.knowledge_time"
+"""Tag on a data source: `ignore` makes its created timestamp only break ties, never hide rows
+(for sources backfilled in one load, whose created times are all the load time)."""
 
 
 def view_sources(store: FeatureStore, features: FeatureSelection) -> list[ViewSource]:
     """One ViewSource per feature view used by a feature service or `view:feature` refs."""
-    wanted = _wanted_features(store, features)
-    return [_view_source(store, view_name, names) for view_name, names in wanted.items()]
+    wanted = _wanted_features(features)
+    sources = []
+    for view_name, names in wanted.items():
+        view = _registered_view(store, view_name)
+        sources.append(source_of_view(view, names, store.config.repo_path))
+    return sources
 
 
-def _wanted_features(store: FeatureStore, features: FeatureSelection) -> dict[str, list[str]]:
+def source_of_view(
+    view: FeatureView, features: Sequence[str], repo_path: Path | None
+) -> ViewSource:
+    """The join input for `features` of one (possibly projected) Feast feature view."""
+    name = view.projection.name_to_use() if view.projection else view.name
+    known = {field.name for field in view.features}
+    for feature in features:
+        if feature not in known:
+            raise RetrievalError(
+                f"Feature `{name}:{feature}` does not exist; `{name}` has {sorted(known)}."
+            )
+    source = view.batch_source
+    if not isinstance(source, FileSource):
+        raise RetrievalError(
+            f"Feature view `{name}` reads a {type(source).__name__}; the point-in-time engine "
+            "reads Parquet FileSources."
+        )
+    join_keys = tuple(column.name for column in view.entity_columns)
+    key_map = view.projection.join_key_map if view.projection else {}
+    ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+    created = source.created_timestamp_column or None
+    if source.tags.get(KNOWLEDGE_TIME_TAG) == "ignore":
+        created = None
+    return ViewSource(
+        name=name,
+        table=source_table_expression(source, repo_path),
+        join_keys=join_keys,
+        features=tuple(dict.fromkeys(features)),
+        timestamp_field=source.timestamp_field,
+        created_timestamp_field=created,
+        ttl=ttl,
+        spine_join_keys=tuple(key_map.get(key, key) for key in join_keys) if key_map else (),
+    )
+
+
+def source_table_expression(source: FileSource, repo_path: Path | None) -> str:
+    """A DuckDB table expression reading the source's Parquet with its field mapping applied."""
+    path = FileSource.get_uri_for_file_path(repo_path, source.path)
+    expression = f"read_parquet({quote_literal(path)})"
+    if not source.field_mapping:
+        return expression
+    renames = ", ".join(
+        f"{quote_ident(old)} AS {quote_ident(new)}" for old, new in source.field_mapping.items()
+    )
+    return f"(SELECT * RENAME ({renames}) FROM {expression})"
+
+
+def _wanted_features(features: FeatureSelection) -> dict[str, list[str]]:
     wanted: dict[str, list[str]] = {}
     if isinstance(features, FeatureService):
         for projection in features.feature_view_projections:
@@ -40,7 +96,7 @@ def _wanted_features(store: FeatureStore, features: FeatureSelection) -> dict[st
     return wanted
 
 
-def _view_source(store: FeatureStore, view_name: str, names: list[str]) -> ViewSource:
+def _registered_view(store: FeatureStore, view_name: str) -> FeatureView:
     try:
         view = store.registry.get_any_feature_view(view_name, store.project)
     except FeastObjectNotFoundException:
@@ -53,26 +109,4 @@ def _view_source(store: FeatureStore, view_name: str, names: list[str]) -> ViewS
             f"`{view_name}` is a {type(view).__name__}; only batch and stream feature views can "
             "be joined point in time."
         )
-    known = {field.name for field in view.features}
-    for name in names:
-        if name not in known:
-            raise RetrievalError(
-                f"Feature `{view_name}:{name}` does not exist; `{view_name}` has {sorted(known)}."
-            )
-    source = view.batch_source
-    if not isinstance(source, FileSource):
-        raise RetrievalError(
-            f"Feature view `{view_name}` reads a {type(source).__name__}; the point-in-time engine "
-            "reads Parquet FileSources."
-        )
-    path = FileSource.get_uri_for_file_path(store.config.repo_path, source.path)
-    ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
-    return ViewSource(
-        name=view_name,
-        table=f"read_parquet({quote_literal(path)})",
-        join_keys=tuple(view.join_keys),
-        features=tuple(dict.fromkeys(names)),
-        timestamp_field=source.timestamp_field,
-        created_timestamp_field=source.created_timestamp_column or None,
-        ttl=ttl,
-    )
+    return view

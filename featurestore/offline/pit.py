@@ -27,6 +27,14 @@ class ViewSource:
     timestamp_field: str
     created_timestamp_field: str | None = None
     ttl: timedelta | None = None
+    spine_join_keys: tuple[str, ...] = ()
+    """Names of the join keys in the spine, when they differ from the source's (Feast's
+    `join_key_map`); empty means the same names."""
+
+    @property
+    def spine_keys(self) -> tuple[str, ...]:
+        """The spine column matched to each of `join_keys`."""
+        return self.spine_join_keys or self.join_keys
 
 
 @dataclass
@@ -35,6 +43,8 @@ class PointInTimeResult:
 
     table: pa.Table
     hidden_by_knowledge_time: dict[str, int] = field(default_factory=dict)
+    feature_times: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = field(default_factory=dict)
+    """Per view, the event and created time of the row each spine row got (null when none)."""
 
 
 def point_in_time_join(
@@ -57,10 +67,10 @@ def point_in_time_join(
         )
     output_names = _output_names(views, spine_columns, full_feature_names)
 
-    spine_keys = list(dict.fromkeys(key for view in views for key in view.join_keys))
+    spine_keys = list(dict.fromkeys(key for view in views for key in view.spine_keys))
     for key in spine_keys:
         if key not in spine_columns:
-            users = ", ".join(f"`{view.name}`" for view in views if key in view.join_keys)
+            users = ", ".join(f"`{view.name}`" for view in views if key in view.spine_keys)
             raise RetrievalError(
                 f"The entity dataframe has no `{key}` column, a join key of feature view(s) "
                 f"{users}; add it to the entity dataframe."
@@ -94,13 +104,18 @@ def point_in_time_join(
 
     table = spine_table
     hidden: dict[str, int] = {}
+    times: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
     for plan, names in zip(plans, output_names, strict=True):
         for position, name in enumerate(names):
             table = table.append_column(name, joined.column(plan.output_column(position)))
+        times[plan.view.name] = (
+            joined.column(plan.event_column),
+            joined.column(plan.created_column),
+        )
         hidden[plan.view.name] = 0
         if plan.knowledge_rule:
             hidden[plan.view.name] = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
-    return PointInTimeResult(table=table, hidden_by_knowledge_time=hidden)
+    return PointInTimeResult(table=table, hidden_by_knowledge_time=hidden, feature_times=times)
 
 
 def _spine_table(con: duckdb.DuckDBPyConnection, spine: pa.Table | str) -> pa.Table:
@@ -188,7 +203,7 @@ def _plan(
     return ViewPlan(
         view=view,
         index=index,
-        key_positions=tuple(spine_keys.index(key) for key in view.join_keys),
+        key_positions=tuple(spine_keys.index(key) for key in view.spine_keys),
         event_sql=timestamp_sql[0],
         created_sql=timestamp_sql[1] if len(timestamp_sql) > 1 else None,
         as_known_at=as_known_at,

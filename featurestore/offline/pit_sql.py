@@ -51,6 +51,16 @@ class ViewPlan:
         """The query column flagging spine rows whose values the created-time rule changed."""
         return f"__fs_v{self.index}_hidden"
 
+    @property
+    def event_column(self) -> str:
+        """The query column holding the chosen row's event time (null past the ttl)."""
+        return f"__fs_v{self.index}_event_out"
+
+    @property
+    def created_column(self) -> str:
+        """The query column holding the chosen row's created time (null past the ttl)."""
+        return f"__fs_v{self.index}_created_out"
+
     def output_column(self, position: int) -> str:
         """The query column holding the view's feature at `position`."""
         return f"__fs_v{self.index}_out{position}"
@@ -131,8 +141,12 @@ class ViewPlan:
 
     def select_items(self) -> list[str]:
         """The output columns: each feature, then the hidden-row flag when it is counted."""
-        chosen = self._values(self._name("j"))
+        alias = self._name("j")
+        chosen = self._values(alias)
         items = [f"{value} AS {self.output_column(j)}" for j, value in enumerate(chosen)]
+        times = self._fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
+        items.append(f"{times[0]} AS {self.event_column}")
+        items.append(f"{times[1] if self.created_sql else 'NULL'} AS {self.created_column}")
         if self.knowledge_rule:
             unruled = self._values(self._name("u"))
             changed = " OR ".join(
@@ -144,8 +158,11 @@ class ViewPlan:
 
     def _values(self, alias: str) -> list[str]:
         """The feature values from the joined row, nulled when its event time is past the ttl."""
+        return self._fresh([f"{alias}.__fs_f{j}" for j in range(len(self.view.features))], alias)
+
+    def _fresh(self, values: list[str], alias: str) -> list[str]:
+        """`values` of the joined row, nulled when its event time is past the ttl."""
         ttl = self.view.ttl
-        values = [f"{alias}.__fs_f{j}" for j in range(len(self.view.features))]
         if ttl is None or ttl == timedelta(0):
             return values
         # The interval is pure microseconds, so subtracting it never crosses a DST calendar rule.

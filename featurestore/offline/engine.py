@@ -1,0 +1,35 @@
+"""DuckDB connections for the offline store: UTC sessions with memory and spill settings."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+
+from featurestore.errors import ConfigError
+
+
+@contextlib.contextmanager
+def connect(config: Any = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB connection in UTC, with the memory limit, spill folder and threads
+    of `config` (any object with optional `memory_limit`, `temp_directory`, `threads`)."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        _apply(con, "memory_limit", getattr(config, "memory_limit", None))
+        _apply(con, "temp_directory", getattr(config, "temp_directory", None))
+        _apply(con, "threads", getattr(config, "threads", None))
+        yield con
+    finally:
+        con.close()
+
+
+def _apply(con: duckdb.DuckDBPyConnection, name: str, value: object) -> None:
+    if value is None:
+        return
+    try:
+        con.execute(f"SET {name} = ?", [value])
+    except duckdb.Error as exc:
+        raise ConfigError(f"offline_store.{name}", value, str(exc)) from exc
