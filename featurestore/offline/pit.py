@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from featurestore.errors import RetrievalError
 from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
+from featurestore.offline.profile import profile_source
 from featurestore.sql import quote_ident
 
 
@@ -55,6 +56,7 @@ def point_in_time_join(
     event_timestamp_column: str = "event_timestamp",
     as_known_at: bool = True,
     full_feature_names: bool = False,
+    with_feature_times: bool = False,
 ) -> PointInTimeResult:
     """Each spine row with, per view, the feature row of max (event, created) time visible at
     its time `t`: `event_ts <= t`, within the ttl, and with `as_known_at` `created_ts <= t`."""
@@ -88,7 +90,14 @@ def point_in_time_join(
                 f"`{spine_time}`; it must be a timestamp or a date."
             )
         plans = [
-            _plan(con, view, spine_keys, as_known_at=as_known_at, index=index)
+            _plan(
+                con,
+                view,
+                spine_keys,
+                as_known_at=as_known_at,
+                with_feature_times=with_feature_times,
+                index=index,
+            )
             for index, view in enumerate(views)
         ]
         sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, plans)
@@ -108,10 +117,11 @@ def point_in_time_join(
     for plan, names in zip(plans, output_names, strict=True):
         for position, name in enumerate(names):
             table = table.append_column(name, joined.column(plan.output_column(position)))
-        times[plan.view.name] = (
-            joined.column(plan.event_column),
-            joined.column(plan.created_column),
-        )
+        if with_feature_times:
+            times[plan.view.name] = (
+                joined.column(plan.event_column),
+                joined.column(plan.created_column),
+            )
         hidden[plan.view.name] = 0
         if plan.knowledge_rule:
             hidden[plan.view.name] = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
@@ -172,6 +182,7 @@ def _plan(
     spine_keys: list[str],
     *,
     as_known_at: bool,
+    with_feature_times: bool,
     index: int,
 ) -> ViewPlan:
     """Check a view's columns and timestamp types and describe how to join it."""
@@ -200,11 +211,16 @@ def _plan(
             f"The ttl of {what} is negative (`{view.ttl}`); use a positive ttl, or zero or None "
             "for no limit."
         )
+    created_sql = timestamp_sql[1] if len(timestamp_sql) > 1 else None
+    profile = profile_source(con, view.table, view.join_keys, timestamp_sql[0], created_sql)
     return ViewPlan(
         view=view,
         index=index,
         key_positions=tuple(spine_keys.index(key) for key in view.spine_keys),
         event_sql=timestamp_sql[0],
-        created_sql=timestamp_sql[1] if len(timestamp_sql) > 1 else None,
+        created_sql=created_sql,
         as_known_at=as_known_at,
+        event_ties=profile.event_ties,
+        late_created=profile.late_created,
+        with_feature_times=with_feature_times,
     )

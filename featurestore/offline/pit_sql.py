@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 _SPINE_ROW = "__fs_row"
 _SPINE_TIME = "__fs_t"
 _SPINE = "__fs_s"
-_RUNNING_FRAME = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
 
 
 def utc_timestamp_sql(expression: str, duckdb_type: str) -> str | None:
@@ -40,11 +39,17 @@ class ViewPlan:
     event_sql: str
     created_sql: str | None
     as_known_at: bool
+    event_ties: bool = True
+    """Whether some key has several rows at one event time (then the latest created wins)."""
+    late_created: bool = True
+    """Whether some row was created after its event time (else the knowledge rule is moot)."""
+    with_feature_times: bool = False
+    """Whether to output the chosen row's event and created time (for leakage checks)."""
 
     @property
     def knowledge_rule(self) -> bool:
-        """Whether the created-time rule applies (and so the rows it changes are counted)."""
-        return self.as_known_at and self.created_sql is not None
+        """Whether the created-time rule changes anything (and so what it changes is counted)."""
+        return self.as_known_at and self.created_sql is not None and self.late_created
 
     @property
     def hidden_column(self) -> str:
@@ -73,52 +78,64 @@ class ViewPlan:
         return f"PARTITION BY {', '.join(columns)} " if columns else ""
 
     def ctes(self) -> list[str]:
-        """The named subqueries preparing this view's rows for the ASOF join."""
+        """The named subqueries preparing this view's rows for the ASOF join.
+
+        Each is referenced once, so DuckDB inlines it and reads only the Parquet columns it
+        needs (a CTE referenced twice would be materialised whole)."""
+        wide = self._rows(with_features=True)
+        if not self.knowledge_rule:
+            return [f"{self._name('latest')} AS ({self._deduplicated(wide)})"]
+        narrow = self._rows(with_features=False)
+        return [
+            f"{self._name('known')} AS ({self._known(wide)})",
+            f"{self._name('latest')} AS ({self._deduplicated(narrow)})",
+        ]
+
+    def _rows(self, *, with_features: bool) -> str:
         view = self.view
         columns = [
-            *(
-                f"{quote_ident(key)} AS __fs_k{position}"
-                for key, position in zip(view.join_keys, self.key_positions, strict=True)
-            ),
-            *(f"{quote_ident(feature)} AS __fs_f{j}" for j, feature in enumerate(view.features)),
-            f"{self.event_sql} AS __fs_event",
+            f"{quote_ident(key)} AS __fs_k{position}"
+            for key, position in zip(view.join_keys, self.key_positions, strict=True)
         ]
+        if with_features:
+            columns += [f"{quote_ident(f)} AS __fs_f{j}" for j, f in enumerate(view.features)]
+        columns.append(f"{self.event_sql} AS __fs_event")
         if self.created_sql is not None:
             columns.append(f"{self.created_sql} AS __fs_created")
-        rows = self._name("rows")
-        # Without the created-time rule a row is visible from its event time on, and among rows
-        # with the same key and event time only the latest created one can win.
-        dedupe = (
-            f" QUALIFY row_number() OVER ({self._keys('__fs_event')}"
-            "ORDER BY __fs_created DESC NULLS LAST) = 1"
-            if self.created_sql is not None
-            else ""
+        return (
+            f"SELECT {', '.join(columns)} FROM {view.table} WHERE {self.event_sql} IS NOT NULL"
         )
-        ctes = [
-            f"{rows} AS (SELECT {', '.join(columns)} FROM {view.table} "
-            f"WHERE {self.event_sql} IS NOT NULL)",
-            f"{self._name('latest')} AS (SELECT * FROM {rows}{dedupe})",
-        ]
-        if self.knowledge_rule:
-            ctes.append(self._known_cte(rows))
-        return ctes
 
-    def _known_cte(self, rows: str) -> str:
+    def _deduplicated(self, rows: str) -> str:
+        """Rows visible from their event time on: of rows sharing key and event time, only the
+        latest created can win (the profile tells whether any share one)."""
+        if self.created_sql is None or not self.event_ties:
+            return rows
+        return (
+            f"{rows} QUALIFY row_number() OVER ({self._keys('__fs_event')}"
+            "ORDER BY __fs_created DESC NULLS LAST) = 1"
+        )
+
+    def _known(self, rows: str) -> str:
         """Rows that win from the moment they become known until a better row is known."""
         # A row is known from greatest(event, created) on. It can be the answer only while no
         # row known no later than it has a larger (event, created); keep those rows, and ASOF on
         # known time then picks the last one kept, which is the arg-max over all known rows.
-        # (event, created) is packed into one HUGEINT so the running max costs a single sort;
-        # a missing created time packs below every real one and so loses ties.
+        # Peers (same known time) are ordered best first, so a ROWS frame keeps only the best.
+        # Without event-time ties the event time alone orders rows; with them, (event, created)
+        # is packed into one HUGEINT, a missing created time packing below every real one.
         order = (
             "(epoch_us(__fs_event)::HUGEINT << 64) + "
             "coalesce(epoch_us(__fs_created), -9223372036854775808)::HUGEINT"
+            if self.event_ties
+            else "epoch_us(__fs_event)"
         )
         return (
-            f"{self._name('known')} AS (SELECT * FROM (SELECT *, "
+            "SELECT * FROM (SELECT *, "
             "greatest(__fs_event, coalesce(__fs_created, __fs_event)) AS __fs_known, "
-            f"{order} AS __fs_order FROM {rows}) QUALIFY __fs_order = "
-            f"max(__fs_order) OVER ({self._keys()}ORDER BY __fs_known {_RUNNING_FRAME}))"
+            f"{order} AS __fs_order FROM ({rows})) QUALIFY __fs_order = "
+            f"max(__fs_order) OVER ({self._keys()}ORDER BY __fs_known, __fs_order DESC "
+            "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
         )
 
     def joins(self) -> list[str]:
@@ -144,16 +161,21 @@ class ViewPlan:
         alias = self._name("j")
         chosen = self._values(alias)
         items = [f"{value} AS {self.output_column(j)}" for j, value in enumerate(chosen)]
-        times = self._fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
-        items.append(f"{times[0]} AS {self.event_column}")
-        items.append(f"{times[1] if self.created_sql else 'NULL'} AS {self.created_column}")
+        if self.with_feature_times:
+            times = self._fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
+            items.append(f"{times[0]} AS {self.event_column}")
+            items.append(f"{times[1] if self.created_sql else 'NULL'} AS {self.created_column}")
         if self.knowledge_rule:
-            unruled = self._values(self._name("u"))
+            # The rule hid a value where the row chosen without it (still within the ttl) is
+            # another row than the one chosen with it.
+            unruled = self._name("u")
+            chosen_id = self._fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
+            unruled_id = self._fresh([f"{unruled}.__fs_event", f"{unruled}.__fs_created"], unruled)
             changed = " OR ".join(
-                f"({value} IS DISTINCT FROM {other})"
-                for value, other in zip(chosen, unruled, strict=True)
+                f"({mine} IS DISTINCT FROM {other})"
+                for mine, other in zip(chosen_id, unruled_id, strict=True)
             )
-            items.append(f"{changed or 'FALSE'} AS {self.hidden_column}")
+            items.append(f"({changed}) AS {self.hidden_column}")
         return items
 
     def _values(self, alias: str) -> list[str]:

@@ -99,6 +99,7 @@ def build_training_set(
             sources,
             event_timestamp_column=request.event_timestamp_column,
             as_known_at=request.as_known_at,
+            with_feature_times=True,
         )
     reporter.advance(task)
     _check_no_leakage(joined, spine.column(request.event_timestamp_column), request.as_known_at)

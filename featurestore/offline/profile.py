@@ -1,0 +1,106 @@
+"""Facts about a feature source that let the join skip work, cached by file fingerprint.
+
+Most sources have one row per key and event time, and many are never created after their
+event time; knowing that, the join needs neither a tie-breaking pass nor the knowledge-time
+pass. One scan answers both; the answer is kept until a file's size or mtime changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+
+from featurestore.sql import quote_ident
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV = "FEATURESTORE_CACHE_DIR"
+_FORMAT = 1
+_memory: dict[str, SourceProfile] = {}
+
+
+@dataclass(frozen=True)
+class SourceProfile:
+    """Whether some key has two rows at one event time, and whether some row is late."""
+
+    event_ties: bool
+    late_created: bool
+
+
+def profile_source(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    keys: tuple[str, ...],
+    event_sql: str,
+    created_sql: str | None,
+) -> SourceProfile:
+    """The profile of `table`, from the cache when its files are unchanged."""
+    fingerprint = _fingerprint(table, keys, event_sql, created_sql)
+    if fingerprint is not None:
+        cached = _memory.get(fingerprint) or _read_disk(fingerprint)
+        if cached is not None:
+            _memory[fingerprint] = cached
+            return cached
+    group = ", ".join([*(quote_ident(k) for k in keys), event_sql])
+    late = f"coalesce(bool_or({created_sql} > {event_sql}), false)" if created_sql else "false"
+    rows = con.sql(
+        f"SELECT count(*) > count(DISTINCT ({group})), {late} FROM {table} "
+        f"WHERE {event_sql} IS NOT NULL"
+    ).fetchall()
+    profile = SourceProfile(event_ties=bool(rows[0][0]), late_created=bool(rows[0][1]))
+    if fingerprint is not None:
+        _memory[fingerprint] = profile
+        _write_disk(fingerprint, profile)
+    return profile
+
+
+def _fingerprint(
+    table: str, keys: tuple[str, ...], event_sql: str, created_sql: str | None
+) -> str | None:
+    """A hash of the query shape and every named file's path, size and mtime; None if the
+    table is not made of local files (then nothing is cached)."""
+    paths = re.findall(r"read_parquet\('((?:[^']|'')*)'\)", table)
+    if not paths:
+        return None
+    parts: list[object] = [_FORMAT, table, keys, event_sql, created_sql]
+    for raw in paths:
+        path = Path(raw.replace("''", "'"))
+        if not path.is_file():
+            return None
+        stat = path.stat()
+        parts.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "featurestore" / "source-profiles"
+
+
+def _read_disk(fingerprint: str) -> SourceProfile | None:
+    path = _cache_dir() / f"{fingerprint}.json"
+    try:
+        return SourceProfile(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_disk(fingerprint: str, profile: SourceProfile) -> None:
+    directory = _cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = directory / f".{fingerprint}.partial"
+        partial.write_text(json.dumps(asdict(profile)))
+        partial.replace(directory / f"{fingerprint}.json")
+    except OSError as exc:  # a read-only home only costs a scan next time
+        logger.debug("cannot cache source profile in %s: %s", directory, exc)
