@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import duckdb
 import pyarrow as pa
 from feast import FeatureStore
 
+from featurestore.offline.engine import connect
 from featurestore.offline.feast_sources import FeatureSelection, view_sources
 from featurestore.offline.pit import PointInTimeResult, point_in_time_join
 
@@ -20,10 +23,14 @@ def historical_features(
     full_feature_names: bool = False,
     connection: duckdb.DuckDBPyConnection | None = None,
 ) -> PointInTimeResult:
-    """Each spine row with the features as known at its event time (see DESIGN semantics)."""
+    """Each spine row with the features as known at its event time (see README semantics)."""
     sources = view_sources(store, features)
-    con = connection or _utc_connection()
-    try:
+    opened = (
+        contextlib.nullcontext(connection)
+        if connection is not None
+        else connect(store.config.offline_store)
+    )
+    with opened as con:
         return point_in_time_join(
             con,
             spine,
@@ -32,13 +39,3 @@ def historical_features(
             as_known_at=as_known_at,
             full_feature_names=full_feature_names,
         )
-    finally:
-        if connection is None:
-            con.close()
-
-
-def _utc_connection() -> duckdb.DuckDBPyConnection:
-    """A connection whose TIMESTAMPTZ results come back as UTC, whatever the machine's zone."""
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
