@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -146,6 +147,10 @@ class AsofRetrievalJob(RetrievalJob):
 
     def _to_df_internal(self, timeout: int | None = None) -> pd.DataFrame:
         return self.result().table.to_pandas()
+
+    def to_record_batches(self, max_rows: int = 128 * 1024) -> Iterator[pa.RecordBatch]:
+        """The joined rows as Arrow record batches of at most `max_rows` rows."""
+        yield from self.result().table.to_batches(max_chunksize=max_rows)
 
     def to_parquet(self, path: Path) -> int:
         """Write the joined rows straight to Parquet (µs UTC timestamps); returns rows written."""
