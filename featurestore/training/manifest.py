@@ -43,8 +43,14 @@ def view_definition_sha256(view: FeatureView) -> str:
 
 
 def _definition_bytes(spec: Any) -> bytes:
-    """A view spec without the registry's bookkeeping times of its sources."""
+    """A view spec without the registry's bookkeeping times of its sources, fields sorted
+    (Feast stores a stream feature view's schema in no stable order)."""
     spec = type(spec).FromString(spec.SerializeToString())
+    for repeated in ("features", "entity_columns"):
+        if hasattr(spec, repeated):
+            fields = sorted(getattr(spec, repeated), key=lambda column: column.name)
+            del getattr(spec, repeated)[:]
+            getattr(spec, repeated).extend(fields)
     for source_field in ("batch_source", "stream_source"):
         if spec.HasField(source_field):
             getattr(spec, source_field).ClearField("meta")
