@@ -1,0 +1,257 @@
+"""HTTP online serving: `POST /online/features` in Feast's feature-server shape, `GET /metrics`.
+
+The request body is parsed by hand rather than by a FastAPI body parameter: it keeps the
+hot path short and lets malformed requests get our error body. Redis is called from the
+event loop: its loopback answer (~0.1 ms) is quicker than a thread pool hand-off.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+import redis
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from starlette.routing import Route
+
+from featurestore.errors import (
+    FeatureStoreError,
+    ObjectNotFoundError,
+    RetrievalError,
+    TransientError,
+)
+from featurestore.online.client import OnlineClient, OnlineFeatures, Status
+from featurestore.online.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from featurestore.online.metrics import OnlineMetrics
+from featurestore.online.serving_log import ServingLog
+from featurestore.policy import PurposeNotAllowedError
+from featurestore.repo import open_store
+from featurestore.settings import Settings
+
+_EPOCH_TEXT = "1970-01-01T00:00:00Z"
+
+
+class OnlineFeaturesRequest(BaseModel):
+    """Feast's `/get-online-features` request: a feature service or feature refs, and entities."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    entities: dict[str, list[Any]] = Field(
+        min_length=1, description='Join key → one value per entity row, e.g. `{"origin": ["JFK"]}`.'
+    )
+    features: list[str] = Field(default=[], description="`view:feature` refs.")
+    feature_service: str | None = Field(default=None, description="A feature service name.")
+    full_feature_names: bool = Field(default=False, description="Name features `view__feature`.")
+
+    @model_validator(mode="after")
+    def _one_selection_and_equal_rows(self) -> OnlineFeaturesRequest:
+        if bool(self.features) == bool(self.feature_service):
+            raise ValueError(
+                "give exactly one of `features` (a non-empty list) or `feature_service`"
+            )
+        lengths = {len(values) for values in self.entities.values()}
+        if len(lengths) > 1:
+            raise ValueError("every column of `entities` must have the same number of values")
+        if lengths == {0}:
+            raise ValueError("`entities` holds no rows; give at least one value per join key")
+        return self
+
+
+def online_routes(
+    open_client: Callable[[], OnlineClient],
+    metrics: OnlineMetrics,
+    serving_log: ServingLog | None = None,
+) -> tuple[Route, APIRouter]:
+    """The serving route, and a router with its OpenAPI description and `GET /metrics`.
+
+    `open_client` is called once, on the first request.
+    """
+    lazy = _Lazy(open_client)
+
+    async def online_features(request: Request) -> Response:
+        """Feature values with statuses and event times, in Feast's feature-server shape."""
+        began = time.perf_counter()
+        try:
+            parsed = OnlineFeaturesRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            metrics.observe_failure("422", time.perf_counter() - began)
+            return _validation_error(exc)
+        try:
+            client = lazy.get()
+            selection = parsed.feature_service or parsed.features
+            plan = client.plan(selection, full_feature_names=parsed.full_feature_names)
+            result = client.read(plan, parsed.entities)
+        except FeatureStoreError as exc:
+            status, body = _error(exc)
+            metrics.observe_failure(str(status), time.perf_counter() - began)
+            return _json(body, status)
+        response = _json(feast_shape(result))
+        metrics.observe(plan, result, time.perf_counter() - began)
+        if serving_log is not None:
+            serving_log.record(result)
+        return response
+
+    async def prometheus_metrics() -> Response:
+        """Request latency, value statuses per view and serving log counters (Prometheus)."""
+        return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
+    router = APIRouter(tags=["online"], on_shutdown=[serving_log.close] if serving_log else [])
+    router.add_api_route(
+        "/online/features",
+        online_features,
+        methods=["POST"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": OnlineFeaturesRequest.model_json_schema()}
+                },
+            }
+        },
+        responses={
+            403: {"description": "The `serving` purpose is not allowed for some features."},
+            404: {"description": "An unknown feature, feature view or feature service."},
+            422: {"description": "A malformed request."},
+            503: {"description": "Redis did not answer."},
+        },
+    )
+    router.add_api_route("/metrics", prometheus_metrics, methods=["GET"], response_class=Response)
+    return Route("/online/features", online_features, methods=["POST"]), router
+
+
+def feast_shape(result: OnlineFeatures) -> dict[str, Any]:
+    """The answer as `feast serve` gives it: request entity columns first, then features."""
+    texts: dict[datetime, str] = {}
+    results = []
+    for values in result.entities.values():
+        results.append(
+            {
+                "values": values,
+                "statuses": [Status.PRESENT] * len(values),
+                "event_timestamps": [_EPOCH_TEXT] * len(values),
+            }
+        )
+    for name, values in result.values.items():
+        stamps = []
+        for stamp in result.event_timestamps[name]:
+            if stamp is None:
+                stamps.append(_EPOCH_TEXT)
+                continue
+            text = texts.get(stamp)
+            if text is None:
+                text = texts[stamp] = _rfc3339(stamp)
+            stamps.append(text)
+        results.append(
+            {"values": values, "statuses": result.statuses[name], "event_timestamps": stamps}
+        )
+    names = [*result.entities, *result.values]
+    return {"metadata": {"feature_names": names}, "results": results}
+
+
+def _rfc3339(stamp: datetime) -> str:
+    """Feast's adaptive precision: no fraction, milliseconds or microseconds, then `Z`."""
+    base = stamp.strftime("%Y-%m-%dT%H:%M:%S")
+    micros = stamp.microsecond
+    if micros == 0:
+        return base + "Z"
+    if micros % 1000 == 0:
+        return f"{base}.{micros // 1000:03d}Z"
+    return f"{base}.{micros:06d}Z"
+
+
+def _json(body: dict[str, Any], status: int = 200) -> Response:
+    # orjson writes NaN and ±Infinity as null (JSON has neither); Feast writes strings there.
+    content = orjson.dumps(body, default=_native, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    return Response(content, status_code=status, media_type="application/json")
+
+
+def _native(value: object) -> object:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime):  # Feast serves UNIX_TIMESTAMP values as epoch seconds
+        return int(value.timestamp())
+    raise TypeError(f"cannot serve a value of type {type(value).__name__}")
+
+
+def _error(exc: FeatureStoreError) -> tuple[int, dict[str, Any]]:
+    body: dict[str, Any] = {"error": type(exc).__name__, "detail": str(exc)}
+    if isinstance(exc, PurposeNotAllowedError):
+        body["purpose"] = exc.purpose
+        body["features"] = [denial.feature for denial in exc.denials]
+        return 403, body
+    if isinstance(exc, ObjectNotFoundError):
+        body["kind"], body["name"] = exc.kind, exc.name
+        return 404, body
+    if isinstance(exc, RetrievalError):
+        return 422, body
+    if isinstance(exc, TransientError):
+        return 503, body
+    return 400, body
+
+
+def _validation_error(exc: ValidationError) -> Response:
+    problems = [
+        {
+            "location": ".".join(str(part) for part in error["loc"]) or "body",
+            "problem": error["msg"],
+        }
+        for error in exc.errors(include_url=False)
+    ]
+    first = problems[0]
+    detail = (
+        f"The request body is not a valid online features request: `{first['location']}`: "
+        f"{first['problem']}. Send JSON like "
+        '{"feature_service": "delay_model_v1", "entities": {"origin": ["JFK"]}}.'
+    )
+    body = {"error": "RequestValidationError", "detail": detail, "problems": problems}
+    return _json(body, 422)
+
+
+class _Lazy:
+    """Builds the online client on first use, so the app starts without a registry."""
+
+    def __init__(self, factory: Callable[[], OnlineClient]) -> None:
+        self._factory = factory
+        self._client: OnlineClient | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> OnlineClient:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+        return self._client
+
+
+def mount_online(app: FastAPI, settings: Settings, redis_url: str) -> None:
+    """Add online serving to `app`: the store opens on the first request, not at startup."""
+    serving_log = None
+    if settings.serving_log_sample_rate > 0:
+        serving_log = ServingLog(
+            settings.data_dir / "serving_log", sample_rate=settings.serving_log_sample_rate
+        )
+    app.state.serving_log = serving_log
+    metrics = OnlineMetrics(serving_log)
+
+    def open_client() -> OnlineClient:
+        # Fail fast when Redis is away (503 in about a second, not after redis-py's default
+        # backoff of several seconds); one immediate retry covers a dropped idle connection.
+        reader = redis.Redis.from_url(
+            redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 1)
+        )
+        return OnlineClient(open_store(settings, redis_url), reader, purpose="serving")
+
+    serving, router = online_routes(open_client, metrics, serving_log)
+    # FastAPI matches routes one by one at a cost per route, then solves dependencies: with the
+    # catalog mounted that measured 150–250 µs a request. A plain Starlette route placed first
+    # answers the hot path in about 40 µs; the router's copy of it only documents it (OpenAPI).
+    app.router.routes.insert(0, serving)
+    app.include_router(router)

@@ -1,0 +1,268 @@
+"""Online reads: many entities and views in one pipelined round trip, each value with its
+event time and a status (`PRESENT`, `NOT_FOUND`, `EXPIRED`), straight from Feast's format."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import redis
+from feast import FeatureService, FeatureStore
+
+from featurestore.online.decoding import decode_timestamp_micros, decode_value, micros_to_datetime
+from featurestore.online.errors import redis_errors
+from featurestore.online.plan import EntityKeyError, ReadPlan, ViewRead, resolve_plan
+from featurestore.policy import Policy
+from featurestore.repo import policy_for_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FeatureSelection = FeatureService | str | Sequence[str]
+EntityRows = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+
+
+class Status(StrEnum):
+    """What an online value is: served, absent, or older than its view's ttl."""
+
+    PRESENT = "PRESENT"
+    NOT_FOUND = "NOT_FOUND"
+    EXPIRED = "EXPIRED"
+
+
+@dataclass
+class OnlineFeatures:
+    """Column-wise result: per feature its values, statuses and event times (None if absent).
+
+    An EXPIRED value is kept, as Feast returns it; its status and event time say how stale it is.
+    """
+
+    entities: dict[str, list[Any]]
+    values: dict[str, list[Any]]
+    statuses: dict[str, list[Status]]
+    event_timestamps: dict[str, list[datetime | None]]
+    feature_service: str | None = None
+    refs: tuple[str, ...] = field(default=())
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.values)
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        """Entity columns then feature values, like Feast's `OnlineResponse.to_dict()`."""
+        return {**self.entities, **self.values}
+
+    def to_arrow(self) -> pa.Table:
+        """Entity columns, then each feature's `<name>`, `__status` and `__event_timestamp`."""
+        columns: dict[str, Any] = dict(self.entities)
+        for name, values in self.values.items():
+            columns[name] = values
+            columns[f"{name}__status"] = [str(status) for status in self.statuses[name]]
+            columns[f"{name}__event_timestamp"] = pa.array(
+                self.event_timestamps[name], pa.timestamp("us", tz="UTC")
+            )
+        return pa.table(columns)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The Arrow table of `to_arrow()` as a pandas frame."""
+        return self.to_arrow().to_pandas()
+
+
+class OnlineClient:
+    """Reads online features of a Feast store from Redis, for one stated purpose."""
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        client: redis.Redis,
+        *,
+        purpose: str = "serving",
+        plan_ttl_seconds: float = 60.0,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._purpose = purpose
+        self._plan_ttl = plan_ttl_seconds
+        self._plans: dict[tuple[Any, bool], tuple[float, ReadPlan]] = {}
+        self._policy: tuple[float, Policy] | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def plan(self, features: FeatureSelection, *, full_feature_names: bool = False) -> ReadPlan:
+        """The cached read plan of a feature selection; refuses a purpose it may not serve."""
+        selection = features.name if isinstance(features, FeatureService) else features
+        cache_key = (
+            selection if isinstance(selection, str) else tuple(selection),
+            full_feature_names,
+        )
+        now = time.monotonic()
+        cached = self._plans.get(cache_key)
+        if cached is not None and now - cached[0] < self._plan_ttl:
+            return cached[1]
+        with self._lock:  # definitions and rights may have changed: read both afresh
+            if self._policy is None or now - self._policy[0] >= self._plan_ttl:
+                self._policy = (now, policy_for_store(self._store))
+            plan = resolve_plan(
+                self._store,
+                features,
+                policy=self._policy[1],
+                purpose=self._purpose,
+                full_feature_names=full_feature_names,
+            )
+            self._plans[cache_key] = (now, plan)
+        return plan
+
+    def get(
+        self,
+        features: FeatureSelection,
+        entity_rows: EntityRows,
+        *,
+        full_feature_names: bool = False,
+        now: datetime | None = None,
+    ) -> OnlineFeatures:
+        """Features for each entity row (a list of dicts, or a dict of equal-length lists)."""
+        plan = self.plan(features, full_feature_names=full_feature_names)
+        return self.read(plan, entity_rows, now=now)
+
+    def read(
+        self, plan: ReadPlan, entity_rows: EntityRows, *, now: datetime | None = None
+    ) -> OnlineFeatures:
+        """Features of a resolved plan (see `plan`) for each entity row; ttl judged at `now`."""
+        entities = _columns(entity_rows, plan.request_keys)
+        now_micros = int((now.timestamp() if now else time.time()) * 1_000_000)
+        rows = len(next(iter(entities.values()), []))
+        commands: list[tuple[bytes, tuple[bytes, ...]]] = []
+        slots: list[list[int]] = []  # per view, per entity row: index into commands (-1: no key)
+        for view in plan.views:
+            positions: dict[bytes, int] = {}
+            view_slots = []
+            key_columns = [entities[key] for key in view.request_keys]
+            for values in zip(*key_columns, strict=True) if key_columns else [()] * rows:
+                if None in values:
+                    view_slots.append(-1)
+                    continue
+                key = view.redis_key(values)
+                slot = positions.get(key)
+                if slot is None:
+                    slot = positions[key] = len(commands)
+                    commands.append((key, view.fields))
+                view_slots.append(slot)
+            slots.append(view_slots)
+        replies = self._fetch(commands)
+
+        result = OnlineFeatures(entities, {}, {}, {}, plan.feature_service, plan.refs)
+        for view, view_slots in zip(plan.views, slots, strict=True):
+            _decode_view(
+                view,
+                [replies[slot] if slot >= 0 else None for slot in view_slots],
+                now_micros,
+                result,
+            )
+        return result
+
+    def close(self) -> None:
+        """Give this thread's Redis connection back to the client's pool."""
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            self._local.connection = None
+            self._client.connection_pool.release(connection)
+
+    def _fetch(self, commands: list[tuple[bytes, tuple[bytes, ...]]]) -> list[Any]:
+        # Straight on a connection this thread keeps: redis-py's per-command machinery (pool
+        # checkout, retries, tracing) costs more than the HMGET itself (measured 80 vs 35 µs).
+        with redis_errors("read online features"):
+            connection = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._client.connection_pool.get_connection()
+                self._local.connection = connection
+            try:
+                if len(commands) == 1:
+                    key, fields = commands[0]
+                    connection.send_packed_command(connection.pack_command("HMGET", key, *fields))
+                else:
+                    packed = connection.pack_commands(
+                        [("HMGET", key, *fields) for key, fields in commands]
+                    )
+                    connection.send_packed_command(packed)
+                return [connection.read_response() for _ in commands]
+            except BaseException:
+                connection.disconnect()  # replies may be left unread on it
+                raise
+
+
+def _decode_view(
+    view: ViewRead, replies: list[Any], now_micros: int, result: OnlineFeatures
+) -> None:
+    """Add one view's columns to `result` from its HMGET replies (None: no key to read)."""
+    width = len(view.features)
+    absent: tuple[None, ...] = (None,) * width
+    not_found = (Status.NOT_FOUND,) * width
+    value_rows: list[Sequence[Any]] = []
+    status_rows: list[Sequence[Status]] = []
+    time_rows: list[Sequence[datetime | None]] = []
+    for reply in replies:
+        raw_time = reply[width] if reply is not None else None
+        if raw_time is None:  # no key, or no value of this view under it
+            value_rows.append(absent)
+            status_rows.append(not_found)
+            time_rows.append(absent)
+            continue
+        micros = decode_timestamp_micros(raw_time)
+        stamp = micros_to_datetime(micros)
+        fresh = view.ttl_micros is None or micros >= now_micros - view.ttl_micros
+        found = Status.PRESENT if fresh else Status.EXPIRED
+        raws = reply[:width]
+        if None in raws:  # some features were never written for this key
+            value_rows.append([None if raw is None else decode_value(raw) for raw in raws])
+            status_rows.append([Status.NOT_FOUND if raw is None else found for raw in raws])
+            time_rows.append([None if raw is None else stamp for raw in raws])
+        else:
+            value_rows.append(view.decode(raws))
+            status_rows.append((found,) * width)
+            time_rows.append((stamp,) * width)
+    columns = zip(
+        view.output_names,
+        _transpose(value_rows, width),
+        _transpose(status_rows, width),
+        _transpose(time_rows, width),
+        strict=True,
+    )
+    for name, values, statuses, times in columns:
+        result.values[name] = values
+        result.statuses[name] = statuses
+        result.event_timestamps[name] = times
+
+
+def _transpose(rows: list[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows of `width` items as `width` columns."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def _columns(entity_rows: EntityRows, keys: Sequence[str]) -> dict[str, list[Any]]:
+    """Entity rows as equal-length columns, checking that every join key is there."""
+    if isinstance(entity_rows, Mapping):
+        columns = {name: list(values) for name, values in entity_rows.items()}
+    else:
+        names = dict.fromkeys(name for row in entity_rows for name in row)
+        columns = {name: [row.get(name) for row in entity_rows] for name in names}
+    missing = [key for key in keys if key not in columns]
+    if missing:
+        raise EntityKeyError(
+            f"The entity rows lack join key(s) {', '.join(f'`{key}`' for key in missing)}; "
+            "add a value for each requested feature view's entities."
+        )
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise EntityKeyError(
+            f"The entity columns have different lengths ({lengths}); give each the same number "
+            "of values."
+        )
+    return columns

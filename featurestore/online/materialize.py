@@ -1,0 +1,192 @@
+"""Materialization: the latest offline value per key, written into Redis in Feast's format.
+
+DuckDB picks the latest row per key (featurestore.offline.latest), the OnlineWriter encodes
+and writes it without overwriting newer values, and the interval is recorded in the Feast
+registry exactly as `feast materialize` records it, so `feast` commands keep working.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import redis
+from feast import FeatureStore, FeatureView
+from feast.infra.offline_stores.file_source import FileSource
+
+from featurestore.errors import RetrievalError, TerminalError
+from featurestore.offline.feast_sources import source_table_expression
+from featurestore.offline.latest import LatestSource, pull_latest
+from featurestore.online.writer import OnlineWriter
+from featurestore.progress import Reporter, SilentReporter
+
+logger = logging.getLogger(__name__)
+
+# Feast's fallback start for incremental runs of views whose ttl is zero (no expiry).
+_DEFAULT_LOOKBACK = timedelta(weeks=52)
+_EVENT_TIME = "__fs_event_timestamp"
+
+
+class MaterializationError(TerminalError):
+    """A materialization was asked for an interval or views it cannot process."""
+
+
+@dataclass(frozen=True)
+class ViewMaterialized:
+    """What materializing one feature view did."""
+
+    view: str
+    start: datetime
+    end: datetime
+    rows: int
+    written: int
+    skipped_older: int
+    seconds: float
+
+
+def materialize(
+    store: FeatureStore,
+    client: redis.Redis,
+    start: datetime,
+    end: datetime,
+    *,
+    views: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
+) -> list[ViewMaterialized]:
+    """Copy the latest value per key with event time in [start, end] of each online view."""
+    start, end = _aware(start), _aware(end)
+    if start > end:
+        raise MaterializationError(
+            f"The start `{start.isoformat()}` is after the end `{end.isoformat()}`; swap them."
+        )
+    return [
+        _materialize_view(store, client, view, start, end, reporter or SilentReporter())
+        for view in views_to_materialize(store, views)
+    ]
+
+
+def materialize_incremental(
+    store: FeatureStore,
+    client: redis.Redis,
+    end: datetime,
+    *,
+    views: Sequence[str] | None = None,
+    reporter: Reporter | None = None,
+) -> list[ViewMaterialized]:
+    """Continue each view from where its last materialization ended, up to `end` (as Feast)."""
+    end = _aware(end)
+    results = []
+    for view in views_to_materialize(store, views):
+        start = incremental_start(view, end)
+        if start > end:
+            logger.info("`%s` is materialized past %s; nothing to do", view.name, end)
+            continue
+        results.append(
+            _materialize_view(store, client, view, start, end, reporter or SilentReporter())
+        )
+    return results
+
+
+def incremental_start(view: FeatureView, end: datetime) -> datetime:
+    """Where an incremental run starts: the last recorded end, else `end - ttl` (Feast's rule)."""
+    if view.most_recent_end_time is not None:
+        return _aware(view.most_recent_end_time)
+    if view.ttl is None:
+        raise MaterializationError(
+            f"Feature view `{view.name}` has no ttl and was never materialized, so an "
+            "incremental run has no start; run `featurestore materialize --start … --end …` first."
+        )
+    if view.ttl > timedelta(0):
+        return end - view.ttl
+    return end - _DEFAULT_LOOKBACK
+
+
+def views_to_materialize(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
+    """The named views, or every online batch and stream feature view of the project."""
+    registered: dict[str, FeatureView] = {
+        view.name: view for view in store.list_feature_views() if view.online
+    }
+    registered.update(
+        {view.name: view for view in store.list_stream_feature_views() if view.online}
+    )
+    if names is None:
+        return list(registered.values())
+    unknown = [name for name in names if name not in registered]
+    if unknown:
+        raise MaterializationError(
+            f"No online feature view named {', '.join(f'`{name}`' for name in unknown)}; "
+            f"the online views are {', '.join(f'`{name}`' for name in sorted(registered))}."
+        )
+    return [registered[name] for name in names]
+
+
+def _materialize_view(
+    store: FeatureStore,
+    client: redis.Redis,
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+    reporter: Reporter,
+) -> ViewMaterialized:
+    began = time.perf_counter()
+    task = f"materialize {view.name}"
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        latest = pull_latest(
+            con, latest_source(store, view), start, end, event_timestamp_column=_EVENT_TIME
+        )
+    finally:
+        con.close()
+    reporter.start(task, total=latest.num_rows)
+    key_ttl_seconds = getattr(store.config.online_store, "key_ttl_seconds", None)
+    writer = OnlineWriter(client, store.project, key_ttl_seconds=key_ttl_seconds)
+    result = writer.write(
+        view,
+        latest,
+        event_timestamp_column=_EVENT_TIME,
+        progress=lambda rows: reporter.advance(task, rows),
+    )
+    store.registry.apply_materialization(view, store.project, start, end)
+    reporter.finish(task)
+    done = ViewMaterialized(
+        view=view.name,
+        start=start,
+        end=end,
+        rows=latest.num_rows,
+        written=result.written,
+        skipped_older=result.skipped_older,
+        seconds=time.perf_counter() - began,
+    )
+    logger.info("materialized %s", done)
+    return done
+
+
+def latest_source(store: FeatureStore, view: FeatureView) -> LatestSource:
+    """Where a view's latest values come from: its Parquet batch source and columns."""
+    source = view.batch_source
+    if not isinstance(source, FileSource):
+        raise RetrievalError(
+            f"Feature view `{view.name}` reads a {type(source).__name__}; materialization reads "
+            "Parquet FileSources. Give it a FileSource batch source."
+        )
+    return LatestSource(
+        name=view.name,
+        table=source_table_expression(source, store.config.repo_path),
+        join_keys=tuple(view.join_keys),
+        # A stream feature view lists its entity columns among its features too.
+        features=tuple(field.name for field in view.features if field.name not in view.join_keys),
+        timestamp_field=source.timestamp_field,
+        created_timestamp_field=source.created_timestamp_column or None,
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive datetime is read as UTC, as Feast does."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -1,0 +1,222 @@
+"""What an online read fetches: per feature view, its Redis key layout, fields and ttl.
+
+Resolving feature refs or a feature service against the registry, and checking the purpose,
+happens once per distinct request shape; the plan is then reused for every read.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from feast import FeatureService, FeatureStore, FeatureView
+from feast.errors import FeastObjectNotFoundException
+from feast.value_type import ValueType
+
+from featurestore.errors import ObjectNotFoundError, RetrievalError
+from featurestore.online.decoding import decode_value
+from featurestore.online.encoding import field_name, timestamp_field
+from featurestore.policy import Policy
+
+_U32 = struct.Struct("<I")
+# Serialized Values of a fixed size: the tag byte, then a struct code (double, float, bool).
+_FIXED_WIDTH = {
+    ValueType.DOUBLE: (0x29, "d"),
+    ValueType.FLOAT: (0x35, "f"),
+    ValueType.BOOL: (0x38, "?"),
+}
+_KEY_VALUE = {
+    ValueType.STRING: lambda value: str(value).encode(),
+    ValueType.BYTES: lambda value: bytes(value),
+    ValueType.INT64: lambda value: struct.pack("<q", int(value)),
+    ValueType.INT32: lambda value: struct.pack("<i", int(value)),
+    ValueType.UNIX_TIMESTAMP: lambda value: struct.pack("<q", int(value)),
+}
+
+
+class EntityKeyError(RetrievalError):
+    """Entity rows lack a join key, have columns of unequal length or a value of a wrong type."""
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    """One feature view's part of a read: which hash fields to fetch from which keys."""
+
+    name: str
+    request_keys: tuple[str, ...]  # entity columns of the request, in sorted join key order
+    key_types: tuple[ValueType, ...]
+    key_prefix: bytes
+    project: bytes
+    features: tuple[str, ...]
+    output_names: tuple[str, ...]
+    fields: tuple[bytes, ...]  # the features' fields, then `_ts:<view>`
+    ttl_micros: int | None
+    packed: struct.Struct | None = None  # all features fixed-width: (tag, value) pairs at once
+    packed_tags: tuple[int, ...] = ()
+
+    def decode(self, raws: Sequence[bytes]) -> Sequence[Any]:
+        """The values of one entity's serialized features, none of them missing."""
+        if self.packed is not None:
+            joined = b"".join(raws)
+            if len(joined) == self.packed.size:
+                unpacked = self.packed.unpack(joined)
+                if unpacked[0::2] == self.packed_tags:
+                    return unpacked[1::2]
+        return [decode_value(raw) for raw in raws]
+
+    def redis_key(self, values: Sequence[Any]) -> bytes:
+        """The Redis key of one entity, given its join key values in `request_keys` order."""
+        parts = [self.key_prefix]
+        for value_type, value in zip(self.key_types, values, strict=True):
+            try:
+                encoded = _KEY_VALUE[value_type](value)
+            except (TypeError, ValueError, struct.error) as exc:
+                raise EntityKeyError(
+                    f"Entity value `{value!r}` of feature view `{self.name}` is not a valid "
+                    f"`{value_type.name}` join key ({exc}); send values of the entity's type."
+                ) from exc
+            parts.append(_U32.pack(value_type.value) + _U32.pack(len(encoded)) + encoded)
+        parts.append(self.project)
+        return b"".join(parts)
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """Every view a request reads, the `view:feature` refs and the output feature names."""
+
+    refs: tuple[str, ...]
+    views: tuple[ViewRead, ...]
+    feature_names: tuple[str, ...]
+    request_keys: tuple[str, ...]
+    feature_service: str | None
+
+
+def resolve_plan(
+    store: FeatureStore,
+    features: FeatureService | str | Sequence[str],
+    *,
+    policy: Policy,
+    purpose: str,
+    full_feature_names: bool = False,
+) -> ReadPlan:
+    """The plan for a feature service (object or name) or `view:feature` refs; refuses a
+    purpose their rights do not allow."""
+    service: FeatureService | None = None
+    if isinstance(features, str):
+        service = _feature_service(store, features)
+    elif isinstance(features, FeatureService):
+        service = features
+    wanted = _wanted(service, features)
+    views = []
+    for (view_name, alias, key_map), names in wanted.items():
+        view = _feature_view(store, view_name)
+        known = {field.name for field in view.features}
+        for name in names:
+            if name not in known:
+                raise ObjectNotFoundError(
+                    "feature", f"{alias}:{name}", f"`{alias}` has {', '.join(sorted(known))}"
+                )
+        views.append(_view_read(store.project, view, alias, names, key_map, full_feature_names))
+    refs = tuple(f"{view.name}:{name}" for view in views for name in view.features)
+    if not refs:
+        raise RetrievalError("The request names no features; pass `features` or a service.")
+    policy.check(purpose, refs).raise_if_denied()
+    output = tuple(name for view in views for name in view.output_names)
+    duplicates = sorted({name for name in output if output.count(name) > 1})
+    if duplicates:
+        raise RetrievalError(
+            f"Feature name(s) {', '.join(f'`{name}`' for name in duplicates)} come from more than "
+            "one view; pass `full_feature_names=True` to prefix them with the view name."
+        )
+    keys = tuple(dict.fromkeys(key for view in views for key in view.request_keys))
+    return ReadPlan(refs, tuple(views), output, keys, service.name if service else None)
+
+
+_Wanted = dict[tuple[str, str, tuple[tuple[str, str], ...]], list[str]]
+
+
+def _wanted(service: FeatureService | None, features: object) -> _Wanted:
+    wanted: _Wanted = {}
+    if service is not None:
+        for projection in service.feature_view_projections:
+            key = (
+                projection.name,
+                projection.name_to_use(),
+                tuple(projection.join_key_map.items()),
+            )
+            wanted.setdefault(key, []).extend(field.name for field in projection.features)
+        return wanted
+    for ref in features if isinstance(features, Sequence) else ():
+        view_name, sep, feature = str(ref).partition(":")
+        if not sep or not view_name or not feature:
+            raise RetrievalError(
+                f"Feature ref `{ref}` is not of the form `view:feature`, "
+                "e.g. `weather_hourly:temp`."
+            )
+        wanted.setdefault((view_name, view_name, ()), []).append(feature)
+    return wanted
+
+
+def _feature_service(store: FeatureStore, name: str) -> FeatureService:
+    try:
+        return store.get_feature_service(name, allow_cache=True)
+    except FeastObjectNotFoundException:
+        raise ObjectNotFoundError("feature service", name) from None
+
+
+def _feature_view(store: FeatureStore, name: str) -> FeatureView:
+    try:
+        view = store.registry.get_any_feature_view(name, store.project, allow_cache=True)
+    except FeastObjectNotFoundException:
+        raise ObjectNotFoundError("feature view", name) from None
+    if not isinstance(view, FeatureView):
+        raise RetrievalError(
+            f"`{name}` is a {type(view).__name__}; online reads serve batch and stream feature "
+            "views."
+        )
+    return view
+
+
+def _view_read(
+    project: str,
+    view: FeatureView,
+    alias: str,
+    features: list[str],
+    key_map: tuple[tuple[str, str], ...],
+    full_feature_names: bool,
+) -> ViewRead:
+    types = {column.name: column.dtype.to_value_type() for column in view.entity_columns}
+    unsupported = [key for key, kind in types.items() if kind not in _KEY_VALUE]
+    if unsupported:
+        raise RetrievalError(
+            f"Join key(s) {', '.join(f'`{key}`' for key in unsupported)} of feature view "
+            f"`{view.name}` have a type Feast cannot key Redis by; use STRING, BYTES or integers."
+        )
+    join_keys = sorted(types)
+    prefix = _U32.pack(len(join_keys)) + b"".join(
+        _U32.pack(ValueType.STRING.value) + _U32.pack(len(key.encode())) + key.encode()
+        for key in join_keys
+    )
+    renamed = dict(key_map)
+    features = list(dict.fromkeys(features))
+    dtypes = {field.name: field.dtype.to_value_type() for field in view.features}
+    layouts = [_FIXED_WIDTH.get(dtypes[name]) for name in features]
+    fixed = [layout for layout in layouts if layout is not None]
+    packed = struct.Struct("<" + "".join(f"B{code}" for _, code in fixed)) if fixed else None
+    ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+    return ViewRead(
+        name=view.name,
+        request_keys=tuple(renamed.get(key, key) for key in join_keys),
+        key_types=tuple(types[key] for key in join_keys),
+        key_prefix=prefix,
+        project=project.encode(),
+        features=tuple(features),
+        output_names=tuple(f"{alias}__{name}" if full_feature_names else name for name in features),
+        fields=(*(field_name(view.name, name) for name in features), timestamp_field(view.name)),
+        ttl_micros=ttl // timedelta(microseconds=1) if ttl else None,
+        packed=packed if len(fixed) == len(features) else None,
+        packed_tags=tuple(tag for tag, _ in fixed),
+    )
