@@ -6,7 +6,7 @@ from datetime import timedelta
 from feast import FileSource, KafkaSource
 from feast.data_format import JsonFormat
 
-from featurestore.definitions import data_path, rights
+from featurestore.definitions import data_path, event_semantics, rights
 
 OWNER = "flight-ops-ml@example.org"
 NYCFLIGHTS13 = rights(
@@ -78,11 +78,17 @@ departures_stream = KafkaSource(
     timestamp_field="event_timestamp",
     message_format=JsonFormat(
         schema_json="flight_id bigint, origin string, carrier string, "
-        "event_timestamp timestamp, dep_delay double"
+        "event_timestamp timestamp, dep_delay bigint"
     ),
     batch_source=departures_backfill_source,
     watermark_delay_threshold=timedelta(minutes=10),
     owner=OWNER,
     description="One event per departing flight, keyed by origin airport.",
-    tags=NYCFLIGHTS13,
+    tags={
+        **NYCFLIGHTS13,
+        **event_semantics("flight_id", unit="count", min=1, nullable=False),
+        **event_semantics("origin", allowed="EWR,JFK,LGA", nullable=False),
+        **event_semantics("carrier", nullable=False),
+        **event_semantics("dep_delay", unit="min", min=-120, max=1500, nullable=False),
+    },
 )

@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from featurestore.metadata import FieldSemantics, PiiClass, RightsTerms
 
@@ -47,6 +48,14 @@ def semantics(
     return FieldSemantics.model_validate(
         {"unit": unit, "min": min, "max": max, "allowed": allowed, "nullable": nullable}
     ).to_tags()
+
+
+EVENT_TAG_PREFIX = "event."
+
+
+def event_semantics(field: str, **terms: Any) -> dict[str, str]:
+    """Tags on a stream source stating what one event field may hold; the consumer enforces them."""
+    return {f"{EVENT_TAG_PREFIX}{field}.{key}": value for key, value in semantics(**terms).items()}
 
 
 def data_path(relative: str) -> str:

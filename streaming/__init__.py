@@ -1,0 +1,1 @@
+"""The stream consumer service: Kafka events → windowed features in Redis and the offline log."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from featurestore.aggregations import backfill_sql
+from featurestore.aggregations import flights as flight_specs
+
 NEW_YORK: Final = "America/New_York"
 
 SNAPSHOT_TIMESTAMP: Final = "TIMESTAMPTZ '2013-01-01 00:00:00+00'"
@@ -208,28 +211,10 @@ ORDER BY route
 """
 """Static attributes of each origin→destination route flown from New York."""
 
-DEPARTURE_WINDOW: Final = "INTERVAL 3599999999 MICROSECOND"
-"""The 60-minute window (t - 60 min, t]: RANGE frames include their lower bound."""
-
-ORIGIN_DEPARTURES_60M: Final = f"""
-WITH departures AS (
-    SELECT origin, departed_at AS event_timestamp, count(*) AS departures, sum(dep_delay) AS delay
-    FROM flight_events
-    WHERE departed_at IS NOT NULL
-    GROUP BY origin, departed_at
-), windowed AS (
-    SELECT origin, event_timestamp,
-        sum(departures) OVER w AS departures_60m,
-        sum(delay) OVER w / sum(departures) OVER w AS mean_dep_delay_60m
-    FROM departures
-    WINDOW w AS (
-        PARTITION BY origin ORDER BY event_timestamp
-        RANGE BETWEEN {DEPARTURE_WINDOW} PRECEDING AND CURRENT ROW
-    )
+ORIGIN_DEPARTURES_60M: Final = backfill_sql(
+    flight_specs.ORIGIN_DEPARTURES_60M,
+    f"({flight_specs.departure_events_sql('flight_events')})",
+    flight_specs.DEPARTURE_ORDER,
 )
-SELECT origin, event_timestamp, event_timestamp AS created_timestamp,
-    CAST(departures_60m AS BIGINT) AS departures_60m, mean_dep_delay_60m
-FROM windowed
-ORDER BY event_timestamp, origin
-"""
-"""Batch backfill of the per-origin departure activity: one row per origin and departure time."""
+"""Backfill of the per-origin 60-minute window from the spec the consumer runs: a row per change
+point (each departure and each departure leaving the window), as in `featurestore.aggregations`."""

@@ -1,0 +1,170 @@
+"""Streaming benchmark: kafka-python's raw consume rate, the consumer's end-to-end rate into
+Redis + Parquet, and event-to-online latency at a steady 5,000 events/s — in one run.
+
+    python benchmarks/streaming.py [--events 100000] [--rate 5000] [--seconds 10]
+
+Uses FEATURESTORE_REDIS_URL / FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS when set, else embedded servers.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this folder comes first on sys.path and this file's name would shadow the
+# `streaming` package: take the folder off before importing it.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse
+import multiprocessing
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+
+from featurestore.apply import apply_repo
+from featurestore.ingest import ingest_flights
+from featurestore.kafka import make_consumer, make_producer
+from featurestore.replay import departure_events, encode_event, replay_flights
+from featurestore.services import EmbeddedBroker, EmbeddedRedis
+from featurestore.settings import load_settings
+from streaming.config import StreamOptions
+from streaming.metrics import StreamMetrics
+from streaming.service import build_consumer, run_consumer
+
+
+def raw_consume_rate(servers: str, topic: str, events: int) -> float:
+    """kafka-python alone, with the consumer's own client settings: the ceiling."""
+    consumer = make_consumer(servers, f"raw-{uuid.uuid4().hex[:6]}")
+    consumer.subscribe([topic])
+    seen, began = 0, None
+    while seen < events:
+        batch = consumer.poll(timeout_ms=1000)
+        if batch and began is None:
+            began = time.perf_counter()
+        seen += sum(len(records) for records in batch.values())
+    elapsed = time.perf_counter() - (began or time.perf_counter())
+    consumer.close()
+    return events / elapsed
+
+
+def end_to_end_rate(settings, redis_url: str, servers: str, topic: str, events: int) -> float:
+    """Our consumer: decode, validate, windows, Redis writes, Parquet log, checkpoints, commits."""
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-log-"))
+    options = StreamOptions(
+        bootstrap_servers=servers, topic=topic, group_id=f"e2e-{uuid.uuid4().hex[:6]}",
+        offline_log_dir=log_dir, stop_when_caught_up=True,
+    )  # fmt: skip
+    consumer = build_consumer(settings, redis_url, options)
+    process, marks = consumer._process, {}
+
+    def timed(batch):  # first batch in, last batch written
+        marks.setdefault("first", time.perf_counter())
+        process(batch)
+        marks["last"] = time.perf_counter()
+
+    consumer._process = timed  # type: ignore[method-assign]
+    stats = run_consumer(consumer, handle_signals=False)
+    assert stats.consumed == events, stats
+    return events / (marks["last"] - marks["first"])
+
+
+def _paced_producer(servers: str, topic: str, bodies: list[tuple[bytes, bytes]], rate: float):
+    producer = make_producer(servers, linger_ms=2)
+    began = time.perf_counter()
+    for number, (key, value) in enumerate(bodies):
+        due = began + number / rate
+        if (wait := due - time.perf_counter()) > 0:
+            time.sleep(wait)
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def steady_latency(settings, redis_url, servers, topic, rate: float, seconds: float) -> list[float]:
+    """Append-to-Redis latencies of every event while another process publishes at `rate`."""
+    metrics = StreamMetrics(keep_latencies=True)
+    options = StreamOptions(
+        bootstrap_servers=servers, topic=topic, group_id=f"lat-{uuid.uuid4().hex[:6]}",
+        offline_log_dir=Path(tempfile.mkdtemp(prefix="bench-lat-")),
+    )  # fmt: skip
+    consumer = build_consumer(settings, redis_url, options, metrics=metrics)
+    thread = threading.Thread(
+        target=run_consumer, args=(consumer,), kwargs={"handle_signals": False}
+    )
+    thread.start()
+    while not consumer.assigned_partitions:
+        time.sleep(0.1)
+    count = int(rate * seconds)
+    flights = settings.data_dir / "sources" / "flights.parquet"
+    bodies = [
+        (str(e["origin"]).encode(), encode_event(e)) for e in departure_events(flights, limit=count)
+    ]
+    producer = multiprocessing.get_context("fork").Process(
+        target=_paced_producer, args=(servers, topic, bodies, rate)
+    )
+    producer.start()
+    producer.join()
+    while consumer.stats.consumed < count:
+        time.sleep(0.1)
+    consumer.stop()
+    thread.join()
+    return metrics.append_latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=5_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        redis_url = (
+            os.environ.get("FEATURESTORE_REDIS_URL") or stack.enter_context(EmbeddedRedis()).url
+        )
+        servers = (
+            os.environ.get("FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS")
+            or stack.enter_context(EmbeddedBroker()).bootstrap_servers
+        )
+        data_dir = args.data_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        settings = load_settings(data_dir=data_dir, redis_url=redis_url)
+        ingest_flights(data_dir)
+        apply_repo(settings, redis_url)
+        topic = f"bench.{uuid.uuid4().hex[:6]}"
+        published = replay_flights(
+            data_dir / "sources" / "flights.parquet", servers, topic=topic, limit=args.events
+        )
+        events = published.published
+        raw = raw_consume_rate(servers, topic, events)
+        ours = end_to_end_rate(settings, redis_url, servers, topic, events)
+        latencies = steady_latency(
+            settings, redis_url, servers, f"{topic}.steady", args.rate, args.seconds
+        )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"events: {events:,} (publish {published.published / published.seconds:,.0f}/s)")
+    print(f"kafka-python raw consume:      {raw:>9,.0f} events/s")
+    print(f"consumer end to end:           {ours:>9,.0f} events/s  ({ours / raw:.0%} of raw)")
+    target = min(15_000, 0.75 * raw)
+    print(f"acceptance: >= {target:,.0f}/s -> {'met' if ours >= target else 'NOT met'}")
+    print(
+        f"event-to-online at {args.rate:,.0f}/s over {len(latencies):,} events: "
+        f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms, "
+        f"mean {statistics.fmean(latencies) * 1000:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""The Kafka adapter: clients configured to work with Apache Kafka and Tansu, errors translated."""
+
+from __future__ import annotations
+
+from featurestore.kafka.clients import (
+    KafkaRejectedError,
+    KafkaUnavailableError,
+    ensure_topics,
+    kafka_errors,
+    make_consumer,
+    make_producer,
+)
+
+__all__ = [
+    "KafkaRejectedError",
+    "KafkaUnavailableError",
+    "ensure_topics",
+    "kafka_errors",
+    "make_consumer",
+    "make_producer",
+]
