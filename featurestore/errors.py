@@ -63,3 +63,30 @@ class SourceDataError(TerminalError):
 
 class RetrievalError(TerminalError):
     """A feature retrieval asked for something that does not exist or cannot be joined."""
+
+
+class ObjectNotFoundError(TerminalError):
+    """A catalog lookup named an object that is not registered."""
+
+    def __init__(self, kind: str, name: str, hint: str = "") -> None:
+        self.kind = kind
+        self.name = name
+        hint = hint or "check the name, or run `featurestore apply` to register it"
+        super().__init__(f"{kind} `{name}` does not exist; {hint}.")
+
+
+class AuthenticationError(TerminalError):
+    """A request carried no API token, or one that is not configured."""
+
+
+class PermissionDeniedError(TerminalError):
+    """A caller's role is too low for what it asked to do."""
+
+    def __init__(self, role: str, needed: str, action: str) -> None:
+        self.role = role
+        self.needed = needed
+        self.action = action
+        super().__init__(
+            f"Role `{role}` may not {action}; it needs role `{needed}`. "
+            "Ask an admin for a token with that role."
+        )

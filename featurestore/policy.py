@@ -159,6 +159,21 @@ class Policy:
                 denials.append(denial)
         return Decision(purpose, tuple(feature_refs), tuple(denials), terms)
 
+    def source_rights(self, source_name: str) -> EffectiveRights:
+        """Effective terms of a data source: the terms it states itself."""
+        source = self._sources.get(source_name)
+        if source is None:
+            raise RetrievalError(f"Data source `{source_name}` is not registered.")
+        return _effective(
+            "data source", source.name, _stated("data source", source.name, source.tags)
+        )
+
+    def features_rights(self, kind: str, name: str, feature_refs: Sequence[str]) -> EffectiveRights:
+        """Effective terms of anything built from `feature_refs`, e.g. a training set or model."""
+        views = dict.fromkeys(ref.partition(":")[0] for ref in feature_refs)
+        chain = [link for view in views for link in self.view_rights(view).chain]
+        return _effective(kind, name, chain)
+
     def _source_chain(self, view: FeatureView) -> list[TermSource]:
         chain: list[TermSource] = []
         for source in (view.stream_source, view.batch_source):

@@ -111,9 +111,15 @@ def _importable(repo_path: Path) -> Iterator[None]:
     Feast names modules by their path relative to the working directory, so loading
     changes directory into the repo for its duration (not thread-safe, like `feast apply`).
     """
+    # Drop this repo's modules, and same-named modules of another repo loaded earlier in the
+    # process (e.g. a copy of it): `import flights_sources` would otherwise get the stale one.
+    local_names = {path.stem for path in repo_path.glob("*.py")}
     for name, module in list(sys.modules.items()):
         origin = getattr(module, "__file__", None)
-        if origin and Path(origin).resolve().is_relative_to(repo_path):
+        if not origin:
+            continue
+        stale = name in local_names and Path(origin).resolve().parent != repo_path
+        if stale or Path(origin).resolve().is_relative_to(repo_path):
             del sys.modules[name]
     previous_cwd = Path.cwd()
     sys.path.insert(0, str(repo_path))

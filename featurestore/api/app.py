@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from featurestore import __version__
+from featurestore.api.catalog import mount_catalog
+from featurestore.api.online import mount_online
 from featurestore.errors import FeatureStoreError, TransientError
 from featurestore.settings import Settings
 
@@ -71,4 +73,6 @@ def create_app(settings: Settings, redis_url: str) -> FastAPI:
         )
         return JSONResponse(status_code=200 if healthy else 503, content=body.model_dump())
 
+    mount_online(app, settings, redis_url)
+    mount_catalog(app, settings, redis_url)
     return app

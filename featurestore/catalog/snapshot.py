@@ -1,0 +1,166 @@
+"""Build the catalog's records from what is registered in a Feast store."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from feast import FeatureStore, FeatureView, Field, OnDemandFeatureView, StreamFeatureView
+from feast.data_source import DataSource, KafkaSource
+from feast.infra.offline_stores.file_source import FileSource
+from pydantic import ValidationError
+
+from featurestore.catalog.entries import (
+    Catalog,
+    EntityEntry,
+    FeatureEntry,
+    ServiceEntry,
+    SourceEntry,
+    ViewEntry,
+    ViewKind,
+)
+from featurestore.inventory import DUMMY_ENTITY_NAME
+from featurestore.metadata import FieldSemantics, parse_semantics
+from featurestore.policy import Policy, feature_refs_of
+from featurestore.repo import policy_for_store
+
+logger = logging.getLogger(__name__)
+
+AnyView = FeatureView | StreamFeatureView | OnDemandFeatureView
+
+
+def build_catalog(store: FeatureStore) -> Catalog:
+    """Every entity, source, view, feature and service of the store's project."""
+    policy = policy_for_store(store)
+    repo_path = Path(store.config.repo_path) if store.config.repo_path else None
+    entities = {
+        entity.name: EntityEntry(
+            name=entity.name,
+            description=entity.description,
+            owner=entity.owner,
+            tags=dict(entity.tags),
+            join_keys=(entity.join_key,),
+            value_type=entity.value_type.name,
+        )
+        for entity in store.list_entities()
+        if entity.name != DUMMY_ENTITY_NAME
+    }
+    views: list[tuple[ViewKind, AnyView]] = [
+        *(("batch", view) for view in store.list_feature_views()),
+        *(("stream", view) for view in store.list_stream_feature_views()),
+        *(("on_demand", view) for view in store.list_on_demand_feature_views()),
+    ]
+    raw_sources = {source.name: source for source in store.list_data_sources()}
+    view_entries = {view.name: _view_entry(kind, view, policy) for kind, view in views}
+    features = {
+        feature.ref: feature
+        for kind, view in views
+        for feature in _feature_entries(kind, view, view_entries[view.name])
+    }
+    services = {
+        service.name: ServiceEntry(
+            name=service.name,
+            description=service.description,
+            owner=service.owner,
+            tags=dict(service.tags),
+            features=tuple(feature_refs_of(service)),
+            rights=policy.service_rights(service.name),
+        )
+        for service in store.list_feature_services()
+    }
+    sources = {
+        name: _source_entry(source, policy, repo_path) for name, source in raw_sources.items()
+    }
+    return Catalog(store.project, entities, sources, view_entries, features, services)
+
+
+def _view_entry(kind: ViewKind, view: AnyView, policy: Policy) -> ViewEntry:
+    if isinstance(view, OnDemandFeatureView):
+        source_views = tuple(p.name for p in view.source_feature_view_projections.values())
+        return ViewEntry(
+            name=view.name,
+            kind=kind,
+            description=view.description,
+            owner=view.owner,
+            tags=dict(view.tags),
+            rights=policy.view_rights(view.name),
+            entities=(),
+            join_keys=(),
+            features=tuple(field.name for field in view.features),
+            ttl_seconds=None,
+            online=True,
+            source_views=source_views,
+        )
+    ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+    return ViewEntry(
+        name=view.name,
+        kind=kind,
+        description=view.description,
+        owner=view.owner,
+        tags=dict(view.tags),
+        rights=policy.view_rights(view.name),
+        entities=tuple(name for name in view.entities if name != DUMMY_ENTITY_NAME),
+        join_keys=tuple(view.join_keys),
+        features=tuple(field.name for field in _value_fields(view)),
+        ttl_seconds=ttl.total_seconds() if ttl else None,
+        online=view.online,
+        batch_source=view.batch_source.name if view.batch_source else None,
+        stream_source=view.stream_source.name if view.stream_source else None,
+    )
+
+
+def _feature_entries(kind: ViewKind, view: AnyView, entry: ViewEntry) -> list[FeatureEntry]:
+    return [
+        FeatureEntry(
+            view=view.name,
+            name=field.name,
+            dtype=str(field.dtype),
+            description=field.description,
+            tags=dict(field.tags),
+            semantics=_semantics(view.name, field.name, field.tags),
+            view_kind=kind,
+            view_description=entry.description,
+            owner=entry.owner,
+            view_tags=entry.tags,
+            entities=entry.entities,
+            rights=entry.rights,
+        )
+        for field in _value_fields(view)
+    ]
+
+
+def _value_fields(view: AnyView) -> list[Field]:
+    """The view's feature fields; stream views also list their join keys there, which we drop."""
+    keys = set(getattr(view, "join_keys", ()))
+    return [field for field in view.features if field.name not in keys]
+
+
+def _semantics(view: str, feature: str, tags: dict[str, str]) -> FieldSemantics | None:
+    try:
+        return parse_semantics(tags)
+    except ValidationError:
+        # `featurestore apply` refuses these; a registry written by plain `feast apply` may not.
+        logger.warning("feature `%s:%s` has invalid semantics tags %s", view, feature, tags)
+        return None
+
+
+def _source_entry(source: DataSource, policy: Policy, repo_path: Path | None) -> SourceEntry:
+    path = None
+    if isinstance(source, FileSource):
+        path = FileSource.get_uri_for_file_path(repo_path, source.path)
+    topic = source.kafka_options.topic if isinstance(source, KafkaSource) else None
+    batch = getattr(source, "batch_source", None)
+    return SourceEntry(
+        name=source.name,
+        source_type=type(source).__name__,
+        description=source.description,
+        owner=source.owner,
+        tags=dict(source.tags),
+        rights=policy.source_rights(source.name),
+        timestamp_field=source.timestamp_field,
+        created_timestamp_field=source.created_timestamp_column or None,
+        path=path,
+        topic=topic,
+        batch_source=batch.name if isinstance(batch, DataSource) else None,
+    )
