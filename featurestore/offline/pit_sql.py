@@ -102,9 +102,7 @@ class ViewPlan:
         columns.append(f"{self.event_sql} AS __fs_event")
         if self.created_sql is not None:
             columns.append(f"{self.created_sql} AS __fs_created")
-        return (
-            f"SELECT {', '.join(columns)} FROM {view.table} WHERE {self.event_sql} IS NOT NULL"
-        )
+        return f"SELECT {', '.join(columns)} FROM {view.table} WHERE {self.event_sql} IS NOT NULL"
 
     def _deduplicated(self, rows: str) -> str:
         """Rows visible from their event time on: of rows sharing key and event time, only the

@@ -158,7 +158,9 @@ def test_training_frame_writes_straight_to_parquet(tmp_path: Path) -> None:
     assert written == table.num_rows == 50
     batches = list(job.to_record_batches(max_rows=20))
     assert [batch.num_rows for batch in batches] == [20, 20, 10]
-    assert pa.Table.from_batches(batches).select(["driver_id", "trips"]).equals(
-        table.select(["driver_id", "trips"])
+    assert (
+        pa.Table.from_batches(batches)
+        .select(["driver_id", "trips"])
+        .equals(table.select(["driver_id", "trips"]))
     )
     assert table.schema.field("event_timestamp").type == pa.timestamp("us", tz="UTC")
