@@ -70,7 +70,7 @@ def flights_spine_sql(flights_path: Path) -> str:
 
 
 def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummary:
-    """Ingest → apply → training set → materialize → one online read; stops what it started."""
+    """Ingest → apply → stream → training set → materialize → online read; stops its services."""
     reporter = reporter or SilentReporter()
     began = time.perf_counter()
     with Services.from_settings(settings, need_redis=True, need_kafka=True) as services:
