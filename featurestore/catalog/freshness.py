@@ -51,7 +51,7 @@ def online_freshness(
         keys = _sample_keys(client, scan_pattern(project, join_keys), sample, max_scans)
         pipe = client.pipeline(transaction=False)
         for key in keys:
-            pipe.hget(key, f"_ts:{view}")  # type: ignore[arg-type]  # bytes keys are valid
+            pipe.hget(key, f"_ts:{view}")
         raw_times = pipe.execute()
     except redis.RedisError as exc:
         return OnlineFreshness(view, 0, 0, None, None, None, None, error=f"Redis: {exc}")
@@ -75,7 +75,7 @@ def _sample_keys(client: redis.Redis, pattern: bytes, sample: int, max_scans: in
     keys: list[bytes] = []
     cursor = 0
     for _ in range(max_scans):
-        cursor, batch = client.scan(cursor=cursor, match=pattern, count=1000)  # type: ignore[misc]
+        cursor, batch = client.scan(cursor=cursor, match=pattern, count=1000)
         keys.extend(batch)
         if cursor == 0 or len(keys) >= sample:
             break
