@@ -71,14 +71,14 @@ def package_versions() -> dict[str, str]:
 
 
 def registry_version(store: FeatureStore) -> str:
-    """A fingerprint of the registered definitions of the store's project."""
-    proto = store.registry.proto()
-    specs = sorted(
-        _definition_bytes(view.spec)
-        for view in [*proto.feature_views, *proto.stream_feature_views]
-        if view.spec.project == store.project
-    )
-    return hashlib.sha256(b"".join(specs)).hexdigest()[:16]
+    """A fingerprint of the feature view definitions registered in the store's project.
+
+    Views are read back as Feast objects, as for `view_definition_sha256`: the raw registry
+    bytes change when Feast re-serialises an unchanged view (after a materialization)."""
+    views = {view.name: view for view in store.list_feature_views()}
+    views.update({view.name: view for view in store.list_stream_feature_views()})
+    digests = sorted(view_definition_sha256(view) for view in views.values())
+    return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
 
 
 def rights_section(policy: Policy, view_names: Iterable[str]) -> dict[str, Any]:
