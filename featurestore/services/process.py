@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from types import TracebackType
+from typing import IO, Self
 
 from featurestore.errors import ServiceError
 
@@ -195,3 +196,47 @@ def _signal_group(pid: int, signum: signal.Signals) -> None:
 def _stop_all() -> None:
     for process in list(_running):
         process.stop()
+
+
+class EmbeddedServer:
+    """Lifecycle shared by the embedded servers: a free loopback port, start once, stop twice."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, port: int | None = None, startup_timeout: float = 10.0) -> None:
+        self.port = port or free_port()
+        self.startup_timeout = startup_timeout
+        self._process: ManagedProcess | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def _new_process(self) -> ManagedProcess:
+        """The server's process, not yet started."""
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        """Start the server and wait until it answers."""
+        if self._process is None:
+            process = self._new_process()
+            process.start()
+            self._process = process
+        return self
+
+    def stop(self) -> None:
+        """Stop the server; nothing it held is kept. Safe to call twice."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
