@@ -111,9 +111,11 @@ def run_pandas(folder: Path, views: int) -> pa.Table:
     return _timed(join)
 
 
-def run_duckdb_asof(folder: Path, views: int) -> pa.Table:
+def run_duckdb_asof(folder: Path, views: int, memory_limit: str | None) -> pa.Table:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.execute("SET memory_limit = ?", [memory_limit])
     selects, joins = [], []
     for index, (path, names) in enumerate(view_files(folder, views)):
         alias = f"v{index}"
@@ -145,16 +147,15 @@ def _timed(join: Callable[[], pa.Table]) -> pa.Table:
     return table
 
 
-def child(method: str, folder: Path, views: int, out: Path) -> None:
+def child(method: str, folder: Path, views: int, out: Path, memory_limit: str | None) -> None:
+    ours = {"type": PLUGIN, "memory_limit": memory_limit}
     runners: dict[str, Callable[[], pa.Table]] = {
         "feast": lambda: run_feast(folder, views, {"type": "duckdb"}, known=False),
         "feast_known": lambda: run_feast(folder, views, {"type": "duckdb"}, known=True),
-        "ours": lambda: run_feast(folder, views, {"type": PLUGIN, "as_known_at": False}, False),
-        "ours_known": lambda: run_feast(
-            folder, views, {"type": PLUGIN, "as_known_at": True}, False
-        ),
+        "ours": lambda: run_feast(folder, views, {**ours, "as_known_at": False}, False),
+        "ours_known": lambda: run_feast(folder, views, {**ours, "as_known_at": True}, False),
         "pandas": lambda: run_pandas(folder, views),
-        "duckdb_asof": lambda: run_duckdb_asof(folder, views),
+        "duckdb_asof": lambda: run_duckdb_asof(folder, views, memory_limit),
     }
     os.environ["FEATURESTORE_CACHE_DIR"] = tempfile.mkdtemp(prefix="pit-profiles-")
     table = runners[method]()
@@ -181,18 +182,24 @@ def main() -> None:
     parser.add_argument("--scale", choices=sorted(SCALES), default="S")
     parser.add_argument("--views", default="1,3", help="comma list of view counts (1 and/or 3)")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    parser.add_argument(
+        "--memory-limit",
+        help="DuckDB memory_limit for ours, ours_known and duckdb_asof (e.g. 512MB); "
+        "default: DuckDB's own (80%% of RAM)",
+    )
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     scale = SCALES[args.scale]
     folder = ensure_data(DATA_ROOT, scale)
     if args.child:
-        child(args.child, folder, int(args.views), args.out)
+        child(args.child, folder, int(args.views), args.out, args.memory_limit)
         return
 
     print(
         f"scale {scale.name}: {scale.feature_rows:,} feature rows, {scale.entities:,} entities, "
         f"{scale.spine_rows:,} entity rows, {len(FEATURES)} features, ttl {TTL_DAYS} days"
+        + (f", DuckDB memory_limit {args.memory_limit}" if args.memory_limit else "")
     )
     results_dir = Path(tempfile.mkdtemp(prefix="pit-results-"))
     for views in (int(v) for v in args.views.split(",")):
@@ -210,6 +217,7 @@ def main() -> None:
                 method,
                 "--out",
                 str(out),
+                *(["--memory-limit", args.memory_limit] if args.memory_limit else []),
             ]
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:

@@ -54,9 +54,11 @@ def source_of_view(
     created = source.created_timestamp_column or None
     if source.tags.get(KNOWLEDGE_TIME_TAG) == "ignore":
         created = None
+    path = FileSource.get_uri_for_file_path(repo_path, source.path)
     return ViewSource(
         name=name,
         table=source_table_expression(source, repo_path),
+        parquet_file=None if source.field_mapping else path,
         join_keys=join_keys,
         features=tuple(dict.fromkeys(features)),
         timestamp_field=source.timestamp_field,

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.errors import RetrievalError
+from featurestore.offline.gather import gather, positional_source
 from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
 from featurestore.offline.profile import profile_source
 from featurestore.sql import quote_ident
@@ -31,6 +32,9 @@ class ViewSource:
     spine_join_keys: tuple[str, ...] = ()
     """Names of the join keys in the spine, when they differ from the source's (Feast's
     `join_key_map`); empty means the same names."""
+    parquet_file: str | None = None
+    """A local Parquet file that `table` reads as is: the join then sorts only keys, times and
+    row positions, and reads the features from the file afterwards (much less to sort)."""
 
     @property
     def spine_keys(self) -> tuple[str, ...]:
@@ -115,8 +119,13 @@ def point_in_time_join(
     hidden: dict[str, int] = {}
     times: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
     for plan, names in zip(plans, output_names, strict=True):
-        for position, name in enumerate(names):
-            table = table.append_column(name, joined.column(plan.output_column(position)))
+        if plan.late is not None:
+            values = gather(plan.late, plan.view.features, joined.column(plan.position_column))
+            for position, name in enumerate(names):
+                table = table.append_column(name, values.column(position))
+        else:
+            for position, name in enumerate(names):
+                table = table.append_column(name, joined.column(plan.output_column(position)))
         if with_feature_times:
             times[plan.view.name] = (
                 joined.column(plan.event_column),
@@ -215,6 +224,7 @@ def _plan(
     profile = profile_source(con, view.table, view.join_keys, timestamp_sql[0], created_sql)
     return ViewPlan(
         view=view,
+        late=positional_source(con, view.parquet_file, view.table, view.features),
         index=index,
         key_positions=tuple(spine_keys.index(key) for key in view.spine_keys),
         event_sql=timestamp_sql[0],

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from featurestore.sql import quote_ident
 
 if TYPE_CHECKING:
+    from featurestore.offline.gather import ParquetRows
     from featurestore.offline.pit import ViewSource
 
 _SPINE_ROW = "__fs_row"
@@ -45,6 +46,9 @@ class ViewPlan:
     """Whether some row was created after its event time (else the knowledge rule is moot)."""
     with_feature_times: bool = False
     """Whether to output the chosen row's event and created time (for leakage checks)."""
+    late: ParquetRows | None = None
+    """The file the features are read from by row position after the join, if any: the join
+    then carries only the chosen row's position instead of its features."""
 
     @property
     def knowledge_rule(self) -> bool:
@@ -65,6 +69,11 @@ class ViewPlan:
     def created_column(self) -> str:
         """The query column holding the chosen row's created time (null past the ttl)."""
         return f"__fs_v{self.index}_created_out"
+
+    @property
+    def position_column(self) -> str:
+        """The query column holding the chosen row's position in `late` (null past the ttl)."""
+        return f"__fs_v{self.index}_pos"
 
     def output_column(self, position: int) -> str:
         """The query column holding the view's feature at `position`."""
@@ -97,12 +106,15 @@ class ViewPlan:
             f"{quote_ident(key)} AS __fs_k{position}"
             for key, position in zip(view.join_keys, self.key_positions, strict=True)
         ]
-        if with_features:
+        if with_features and self.late is not None:
+            columns.append("file_row_number AS __fs_pos")
+        elif with_features:
             columns += [f"{quote_ident(f)} AS __fs_f{j}" for j, f in enumerate(view.features)]
         columns.append(f"{self.event_sql} AS __fs_event")
         if self.created_sql is not None:
             columns.append(f"{self.created_sql} AS __fs_created")
-        return f"SELECT {', '.join(columns)} FROM {view.table} WHERE {self.event_sql} IS NOT NULL"
+        table = view.table if self.late is None else self.late.positional_table
+        return f"SELECT {', '.join(columns)} FROM {table} WHERE {self.event_sql} IS NOT NULL"
 
     def _deduplicated(self, rows: str) -> str:
         """Rows visible from their event time on: of rows sharing key and event time, only the
@@ -157,8 +169,11 @@ class ViewPlan:
     def select_items(self) -> list[str]:
         """The output columns: each feature, then the hidden-row flag when it is counted."""
         alias = self._name("j")
-        chosen = self._values(alias)
-        items = [f"{value} AS {self.output_column(j)}" for j, value in enumerate(chosen)]
+        if self.late is not None:
+            items = [f"{self._fresh([f'{alias}.__fs_pos'], alias)[0]} AS {self.position_column}"]
+        else:
+            chosen = self._values(alias)
+            items = [f"{value} AS {self.output_column(j)}" for j, value in enumerate(chosen)]
         if self.with_feature_times:
             times = self._fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
             items.append(f"{times[0]} AS {self.event_column}")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from featurestore.errors import RetrievalError
 from featurestore.offline import PointInTimeResult, ViewSource, point_in_time_join
+from featurestore.offline.gather import ParquetRows, gather, positional_source
 
 BASE = datetime(2024, 3, 10, 6, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
@@ -290,6 +294,57 @@ def test_missing_columns_are_named(con: duckdb.DuckDBPyConnection) -> None:
         point_in_time_join(con, spine, [make_view(table, features=("speed",))])
 
 
+def _typed_features(path: Path) -> ViewSource:
+    """A Parquet view whose features have several Arrow types, some values null."""
+    table = pa.table(
+        {
+            "driver": pa.array([1, 1, 2, 2], pa.int64()),
+            "event_ts": pa.array([at(0), at(5), at(1), at(2)], TS),
+            "label": pa.array(["a", None, "c", "d"], pa.string()),
+            "seen": pa.array([at(9), at(8), None, at(7)], pa.timestamp("ms", tz="UTC")),
+            "scores": pa.array([[1.0], [2.0, 3.0], None, []], pa.list_(pa.float64())),
+            "flag": pa.array([True, None, False, True], pa.bool_()),
+        }
+    )
+    pq.write_table(table, path, row_group_size=2)
+    return ViewSource(
+        name="typed",
+        table=f"read_parquet('{path}')",
+        join_keys=("driver",),
+        features=("label", "seen", "scores", "flag"),
+        timestamp_field="event_ts",
+        parquet_file=str(path),
+    )
+
+
+def test_features_read_by_position_equal_those_read_in_the_join(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    by_position = _typed_features(tmp_path / "typed.parquet")
+    in_join = ViewSource(**{**by_position.__dict__, "parquet_file": None})
+    spine = make_spine([(2, 3), (1, 6), (3, 6), (1, -1), (1, 4), (2, 1)])
+
+    # Every feature type here is read from the file by position, none in the join itself.
+    assert positional_source(con, by_position.parquet_file, by_position.table, by_position.features)
+    late = point_in_time_join(con, spine, [by_position]).table
+    early = point_in_time_join(con, spine, [in_join]).table
+
+    assert late.to_pylist() == early.to_pylist()
+    assert late.schema == early.schema
+    assert late.column("label").to_pylist() == ["d", None, None, None, "a", "c"]
+
+
+def test_source_file_changed_after_the_join_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "typed.parquet"
+    _typed_features(path)
+    planned = ParquetRows.of(str(path))
+    # Rewritten between the join (which chose row positions) and the read of the features.
+    pq.write_table(pq.read_table(path).slice(1), path)
+
+    with pytest.raises(RetrievalError, match="changed while the point-in-time join read it"):
+        gather(planned, ["label"], pa.chunked_array([pa.array([0, 2], pa.int64())]))
+
+
 # ---- property test against a brute-force oracle ------------------------------------------
 
 KEYS = ("a", "b")
@@ -384,7 +439,9 @@ def oracle_views(draw: st.DrawFn, index: int) -> OracleView:
     return OracleView(f"v{index}", keys, features, has_created, ttl, tuple(rows))
 
 
-def _register(con: duckdb.DuckDBPyConnection, view: OracleView) -> ViewSource:
+def _register(con: duckdb.DuckDBPyConnection, view: OracleView, folder: Path | None) -> ViewSource:
+    """The view's rows as an in-memory relation, or as a Parquet file (in small row groups, so
+    features are read back by position across several of them) when `folder` is given."""
     columns: dict[str, pa.Array] = {
         name: pa.array([row[name] for row in view.rows], pa.int64())
         for name in (*view.keys, *view.features)
@@ -393,10 +450,17 @@ def _register(con: duckdb.DuckDBPyConnection, view: OracleView) -> ViewSource:
     if view.has_created:
         created = [None if row["created"] is None else at(row["created"]) for row in view.rows]
         columns["created_ts"] = pa.array(created, TS)
-    con.register(view.name, pa.table(columns))
+    table, parquet_file = view.name, None
+    if folder is None:
+        con.register(view.name, pa.table(columns))
+    else:
+        parquet_file = str(folder / f"{view.name}.parquet")
+        pq.write_table(pa.table(columns), parquet_file, row_group_size=3)
+        table = f"read_parquet('{parquet_file}')"
     return ViewSource(
         name=view.name,
-        table=view.name,
+        table=table,
+        parquet_file=parquet_file,
         join_keys=view.keys,
         features=view.features,
         timestamp_field="event_ts",
@@ -422,6 +486,7 @@ def _register(con: duckdb.DuckDBPyConnection, view: OracleView) -> ViewSource:
     spine_zone=st.sampled_from(
         [None, "UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
     ),
+    in_parquet=st.booleans(),
 )
 def test_matches_brute_force_oracle(
     views: tuple[OracleView, ...],
@@ -429,6 +494,7 @@ def test_matches_brute_force_oracle(
     as_known_at: bool,
     full_feature_names: bool,
     spine_zone: str | None,
+    in_parquet: bool,
 ) -> None:
     times = [None if row["t"] is None else at(row["t"]) for row in spine]
     spine_table = pa.table(
@@ -445,10 +511,10 @@ def test_matches_brute_force_oracle(
     expected_features, expected_hidden = _oracle(
         spine, list(views), as_known_at, full_feature_names
     )
-    with duckdb.connect() as con:
+    with duckdb.connect() as con, tempfile.TemporaryDirectory() as folder:
         # Naive spine times must still be read as UTC, whatever the session's zone.
         con.execute("SET TimeZone = 'Asia/Kolkata'")
-        sources = [_register(con, view) for view in views]
+        sources = [_register(con, view, Path(folder) if in_parquet else None) for view in views]
 
         result: PointInTimeResult = point_in_time_join(
             con,

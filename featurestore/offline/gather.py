@@ -1,0 +1,131 @@
+"""Late materialization: read feature values from a Parquet file by row position.
+
+The point-in-time join sorts only keys, times and row positions; the wide feature columns are
+then read once, row group by row group, for the rows the join chose. Sorting narrow rows is
+about twice as fast as sorting wide ones and needs a fraction of the memory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from featurestore.errors import RetrievalError
+from featurestore.sql import quote_ident, quote_literal
+
+
+@dataclass(frozen=True)
+class ParquetRows:
+    """A local Parquet file as it was when the join planned to read it by position."""
+
+    path: str
+    size: int
+    modified_ns: int
+    schema: pa.Schema | None = None
+    """The Arrow types the features are output as (DuckDB's for them), if not the file's."""
+
+    @classmethod
+    def of(cls, path: str, schema: pa.Schema | None = None) -> ParquetRows:
+        stat = os.stat(path)
+        return cls(path=path, size=stat.st_size, modified_ns=stat.st_mtime_ns, schema=schema)
+
+    @property
+    def positional_table(self) -> str:
+        """A DuckDB table expression of the file with each row's position, `file_row_number`."""
+        return f"read_parquet({quote_literal(self.path)}, file_row_number = true)"
+
+    def unchanged(self) -> bool:
+        try:
+            stat = os.stat(self.path)
+            return (stat.st_size, stat.st_mtime_ns) == (self.size, self.modified_ns)
+        except OSError:
+            return False
+
+
+def positional_source(
+    con: duckdb.DuckDBPyConnection, path: str | None, table: str, features: Sequence[str]
+) -> ParquetRows | None:
+    """The file to read `features` from by position, when that gives exactly what reading them
+    through `table` in DuckDB gives (same values and Arrow types); None to read them in the join."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException):
+        return None
+    if "file_row_number" in schema.names:
+        return None
+    columns = ", ".join(quote_ident(name) for name in features)
+    try:
+        expected = con.sql(f"SELECT {columns} FROM {table} LIMIT 0").to_arrow_table().schema
+    except duckdb.Error:
+        return None
+    for field in expected:
+        index = schema.get_field_index(field.name)
+        if index < 0 or not _same_values(schema.field(index).type, field.type):
+            return None
+    return ParquetRows.of(path, expected)
+
+
+def _same_values(stored: pa.DataType, read: pa.DataType) -> bool:
+    """Whether casting the file's type to DuckDB's Arrow type for it keeps every value."""
+    if stored == read:
+        return True
+    if pa.types.is_timestamp(stored) and pa.types.is_timestamp(read):
+        # DuckDB reads s and ms timestamps as us, and labels instants with its session's zone.
+        units = ("s", "ms", "us", "ns")
+        same_kind = (stored.tz is None) == (read.tz is None)
+        return same_kind and units.index(stored.unit) <= units.index(read.unit)
+    if pa.types.is_list(stored) and pa.types.is_list(read):
+        # Only the name of the child field differs ("element" in Parquet, "l" from DuckDB).
+        return _same_values(stored.value_type, read.value_type)
+    strings = (pa.string(), pa.large_string(), pa.string_view())
+    return stored in strings and read in strings
+
+
+def gather(source: ParquetRows, columns: Sequence[str], positions: pa.ChunkedArray) -> pa.Table:
+    """`columns` of the file's rows at `positions` (null position: null values), in that order."""
+    if not source.unchanged():
+        raise RetrievalError(
+            f"The Parquet file `{source.path}` changed while the point-in-time join read it; "
+            "run the retrieval again."
+        )
+    file = pq.ParquetFile(source.path)
+    wanted = np.asarray(positions.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    order = np.argsort(wanted)  # equal positions hold equal values: no need for stable
+    ordered = wanted[order]
+    first = int(np.searchsorted(ordered, 0))
+    schema = pa.schema([file.schema_arrow.field(name).with_nullable(True) for name in columns])
+    pieces = []
+    start = 0
+    for group in range(file.num_row_groups):
+        end = start + file.metadata.row_group(group).num_rows
+        low, high = np.searchsorted(ordered, [start, end])
+        if high > low:
+            rows = file.read_row_group(group, columns=list(columns))
+            pieces.append(rows.take(pa.array(ordered[low:high] - start)).cast(schema))
+        start = end
+    if len(ordered) > first and ordered[-1] >= start:
+        raise RetrievalError(
+            f"The Parquet file `{source.path}` has {start:,} rows but the join chose row "
+            f"{int(ordered[-1]):,}; run the retrieval again."
+        )
+    # One all-null row at the end stands for "no row": an index into it costs far less than a
+    # null index (Arrow's take with a validity mask is ~5× slower).
+    pieces.append(pa.table([pa.nulls(1, field.type) for field in schema], schema=schema))
+    chosen = pa.concat_tables(pieces)
+    # Row k of the result is the chosen row at rank[k] in position order, or the null row.
+    rank = np.empty(len(wanted), dtype=np.int64)
+    rank[order] = np.arange(len(wanted), dtype=np.int64) - first
+    rank[rank < 0] = chosen.num_rows - 1
+    result = chosen.take(pa.array(rank))
+    if source.schema is not None:
+        result = result.cast(pa.schema([source.schema.field(name) for name in columns]))
+    return result
