@@ -36,6 +36,7 @@ from featurestore.offline.feast_sources import source_of_view
 from featurestore.offline.knowledge import KnowledgeTimeWarning, knowledge_time_report
 from featurestore.offline.pit import PointInTimeResult, point_in_time_join
 from featurestore.offline.table_queries import latest_rows_sql, rows_in_range_sql
+from featurestore.sql import quote_ident
 
 logger = logging.getLogger(__name__)
 
@@ -239,14 +240,17 @@ class AsofOfflineStore(DuckDBOfflineStore):
         start_date: datetime,
         end_date: datetime,
     ) -> RetrievalJob:
+        created = quote_ident(created_timestamp_column) if created_timestamp_column else None
         sql = latest_rows_sql(
             _source_expression(config, data_source),
             join_key_columns,
             feature_name_columns,
-            timestamp_field,
-            created_timestamp_column,
-            start_date,
-            end_date,
+            event_sql=quote_ident(timestamp_field),
+            created_sql=created,
+            start=start_date,
+            end=end_date,
+            event_name=timestamp_field,
+            created_name=created_timestamp_column,
         )
         return SqlRetrievalJob(config, sql)
 

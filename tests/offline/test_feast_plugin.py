@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,11 +53,12 @@ def random_spine(seed: int, rows: int, entities: int) -> pd.DataFrame:
 
 
 def make_store(tmp_path: Path, offline_type: str, ttl: timedelta) -> FeatureStore:
+    short = offline_type.rsplit(".", 1)[-1]
     config = RepoConfig(
         project="pit_check",
         provider="local",
-        registry=str(tmp_path / f"registry-{offline_type.rsplit('.', 1)[-1]}.db"),
-        online_store={"type": "sqlite", "path": str(tmp_path / "online.db")},
+        registry=str(tmp_path / f"registry-{short}.db"),
+        online_store={"type": "sqlite", "path": str(tmp_path / f"online-{short}.db")},
         offline_store={"type": offline_type},
         entity_key_serialization_version=3,
         repo_path=str(tmp_path),
@@ -111,6 +114,25 @@ def test_same_values_as_feasts_duckdb_store(
 
     assert ours["rating"].notna().sum() > 50
     pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+
+
+def test_feast_materialize_through_the_plugin_writes_what_feasts_store_writes(
+    tmp_path: Path,
+) -> None:
+    # Event-time ties with different created times: the latest created must win in both.
+    write_parquet(random_features(5, rows=400, entities=12), tmp_path / "features.parquet")
+    entity_rows = [{"driver_id": driver} for driver in range(14)]
+    online = {}
+    for offline_type in ("duckdb", PLUGIN_TYPE):
+        store = make_store(tmp_path, offline_type, timedelta(0))
+        with contextlib.redirect_stdout(io.StringIO()):  # Feast prints progress
+            store.materialize(START - timedelta(days=1), START + timedelta(days=2))
+        online[offline_type] = store.get_online_features(
+            features=["driver_stats:rating", "driver_stats:trips"], entity_rows=entity_rows
+        ).to_dict()
+
+    assert online[PLUGIN_TYPE] == online["duckdb"]
+    assert sum(value is not None for value in online[PLUGIN_TYPE]["rating"]) == 12
 
 
 def test_entity_rows_keep_their_order_and_columns(tmp_path: Path) -> None:
