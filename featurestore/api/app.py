@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from featurestore import __version__
 from featurestore.api.catalog import mount_catalog
 from featurestore.api.online import mount_online
+from featurestore.api.serving_app import ServingApp
 from featurestore.errors import FeatureStoreError, TransientError
 from featurestore.settings import Settings
 
@@ -32,9 +33,9 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-def create_app(settings: Settings, redis_url: str) -> FastAPI:
+def create_app(settings: Settings, redis_url: str) -> ServingApp:
     """The app for one settings object and one Redis."""
-    app = FastAPI(
+    app = ServingApp(
         title="featurestore",
         version=__version__,
         description="Feature catalog and online features.",

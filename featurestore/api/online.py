@@ -11,17 +11,17 @@ import base64
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import redis
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from starlette.routing import Route
 
+from featurestore.api.serving_app import Endpoint, ServingApp
 from featurestore.errors import (
     FeatureStoreError,
     ObjectNotFoundError,
@@ -69,8 +69,8 @@ def online_routes(
     open_client: Callable[[], OnlineClient],
     metrics: OnlineMetrics,
     serving_log: ServingLog | None = None,
-) -> tuple[Route, APIRouter]:
-    """The serving route, and a router with its OpenAPI description and `GET /metrics`.
+) -> tuple[Endpoint, APIRouter]:
+    """The serving endpoint, and a router with its OpenAPI description and `GET /metrics`.
 
     `open_client` is called once, on the first request.
     """
@@ -124,7 +124,7 @@ def online_routes(
         },
     )
     router.add_api_route("/metrics", prometheus_metrics, methods=["GET"], response_class=Response)
-    return Route("/online/features", online_features, methods=["POST"]), router
+    return online_features, router
 
 
 def feast_shape(result: OnlineFeatures) -> dict[str, Any]:
@@ -158,13 +158,12 @@ def feast_shape(result: OnlineFeatures) -> dict[str, Any]:
 
 def _rfc3339(stamp: datetime) -> str:
     """Feast's adaptive precision: no fraction, milliseconds or microseconds, then `Z`."""
-    base = stamp.strftime("%Y-%m-%dT%H:%M:%S")
     micros = stamp.microsecond
-    if micros == 0:
-        return base + "Z"
-    if micros % 1000 == 0:
-        return f"{base}.{micros // 1000:03d}Z"
-    return f"{base}.{micros:06d}Z"
+    spec = "seconds" if micros == 0 else "milliseconds" if micros % 1000 == 0 else "microseconds"
+    if stamp.tzinfo is None:
+        return stamp.isoformat(timespec=spec) + "Z"
+    # isoformat is C code (strftime measured 4× slower); cut its "+00:00" for the "Z".
+    return stamp.astimezone(UTC).isoformat(timespec=spec)[:-6] + "Z"
 
 
 def _json(body: dict[str, Any], status: int = 200) -> Response:
@@ -231,7 +230,7 @@ class _Lazy:
         return self._client
 
 
-def mount_online(app: FastAPI, settings: Settings, redis_url: str) -> None:
+def mount_online(app: ServingApp, settings: Settings, redis_url: str) -> None:
     """Add online serving to `app`: the store opens on the first request, not at startup."""
     serving_log = None
     if settings.serving_log_sample_rate > 0:
@@ -250,8 +249,7 @@ def mount_online(app: FastAPI, settings: Settings, redis_url: str) -> None:
         return OnlineClient(open_store(settings, redis_url), reader, purpose="serving")
 
     serving, router = online_routes(open_client, metrics, serving_log)
-    # FastAPI matches routes one by one at a cost per route, then solves dependencies: with the
-    # catalog mounted that measured 150–250 µs a request. A plain Starlette route placed first
-    # answers the hot path in about 40 µs; the router's copy of it only documents it (OpenAPI).
-    app.router.routes.insert(0, serving)
+    # FastAPI's middleware layers, route scan and dependency solving cost more than the read
+    # itself; the hot path skips them, and the router's copy of it only documents it (OpenAPI).
+    app.add_fast_route("POST", "/online/features", serving)
     app.include_router(router)
