@@ -416,6 +416,26 @@ def machine() -> str:
     return f"{system}, load {load1:.2f}/{load5:.2f}"
 
 
+def bench_floor(redis_url: str, count: int = 3000) -> dict[str, float]:
+    """The machine's own round trip: `PING` on a bare socket to the Redis server, sequentially.
+
+    Every read and HTTP request here makes at least one such round trip (HTTP makes two), so
+    its tail bounds theirs whatever the code does."""
+    import socket
+    from urllib.parse import urlsplit
+
+    address = urlsplit(redis_url)
+    with socket.create_connection((address.hostname or "127.0.0.1", address.port or 6379)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        latencies = []
+        for _ in range(count + 300):
+            began = time.perf_counter()
+            s.sendall(b"PING\r\n")
+            s.recv(64)
+            latencies.append(time.perf_counter() - began)
+    return percentiles(latencies[300:])
+
+
 def report_materialize(m: dict[str, Any]) -> None:
     keys = m["keys"]
 
@@ -495,6 +515,7 @@ def main() -> None:
 
             client.flushdb()
             materialize(ours, client, START, END)
+        floor = bench_floor(redis_url)
         if "read" in parts:
             rounds = {1: args.reads, 100: max(args.reads // 10, 50)}
             reads = bench_reads(ours, feast, client, args.features, args.entities, rounds)
@@ -505,6 +526,10 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     print(f"\n== online benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}")
     print(f"   data: {args.rows:,} rows, {args.entities:,} entities × {args.features} features")
+    print(
+        f"   loopback round trip (bare-socket PING to Redis): p50 {floor['p50'] * 1e6:.0f} µs, "
+        f"p99 {floor['p99'] * 1e6:.0f} µs"
+    )
     if materialized:
         report_materialize(materialized)
     if reads:
