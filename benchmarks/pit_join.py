@@ -132,7 +132,7 @@ def run_duckdb_asof(folder: Path, views: int, memory_limit: str | None) -> pa.Ta
     return _timed(lambda: con.sql(sql).to_arrow_table())
 
 
-RUNS = 2
+RUNS = 3
 _seconds: list[float] = []
 
 
