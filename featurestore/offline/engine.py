@@ -33,3 +33,14 @@ def _apply(con: duckdb.DuckDBPyConnection, name: str, value: object) -> None:
         con.execute(f"SET {name} = ?", [value])
     except duckdb.Error as exc:
         raise ConfigError(f"offline_store.{name}", value, str(exc)) from exc
+
+
+def duckdb_advice(exc: duckdb.Error) -> str:
+    """DuckDB's message, and what to do when it ran out of memory."""
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        first_line = str(exc).strip().splitlines()[0]
+        return (
+            f"DuckDB ran out of memory ({first_line}); raise `memory_limit` in the offline "
+            "store settings, or set `temp_directory` to a folder with free space so it can spill."
+        )
+    return str(exc)

@@ -12,9 +12,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.errors import RetrievalError
+from featurestore.offline.engine import duckdb_advice
 from featurestore.offline.gather import gather, positional_source
 from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
-from featurestore.offline.profile import profile_source
+from featurestore.offline.profile import SourceProfile, profile_source
 from featurestore.sql import quote_ident
 
 
@@ -107,6 +108,10 @@ def point_in_time_join(
         sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, plans)
         try:
             joined = con.sql(sql).to_arrow_table()
+        except duckdb.OutOfMemoryException as exc:
+            raise RetrievalError(
+                f"The point-in-time join failed in DuckDB: {duckdb_advice(exc)}"
+            ) from exc
         except duckdb.Error as exc:
             raise RetrievalError(
                 f"The point-in-time join failed in DuckDB: {exc}. Check that the join keys have "
@@ -221,7 +226,12 @@ def _plan(
             "for no limit."
         )
     created_sql = timestamp_sql[1] if len(timestamp_sql) > 1 else None
-    profile = profile_source(con, view.table, view.join_keys, timestamp_sql[0], created_sql)
+    # Without a created time there is neither a tie to break nor a knowledge rule to apply.
+    profile = (
+        profile_source(con, view.table, view.join_keys, timestamp_sql[0], created_sql)
+        if created_sql is not None
+        else SourceProfile(event_ties=False, late_created=False)
+    )
     return ViewPlan(
         view=view,
         late=positional_source(con, view.parquet_file, view.table, view.features),

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import duckdb
 
+from featurestore.errors import RetrievalError
+from featurestore.offline.engine import duckdb_advice
 from featurestore.sql import quote_ident
 
 logger = logging.getLogger(__name__)
@@ -50,10 +52,18 @@ def profile_source(
             return cached
     group = ", ".join([*(quote_ident(k) for k in keys), event_sql])
     late = f"coalesce(bool_or({created_sql} > {event_sql}), false)" if created_sql else "false"
-    rows = con.sql(
-        f"SELECT count(*) > count(DISTINCT ({group})), {late} FROM {table} "
-        f"WHERE {event_sql} IS NOT NULL"
-    ).fetchall()
+    present = f"WHERE {event_sql} IS NOT NULL"
+    # GROUP BY rather than count(DISTINCT …): DuckDB's grouped aggregate spills to disk under a
+    # memory limit, where the distinct count failed with an out-of-memory error.
+    sql = (
+        f"SELECT EXISTS (SELECT 1 FROM {table} {present} GROUP BY {group} HAVING count(*) > 1), "
+        f"(SELECT {late} FROM {table} {present})"
+    )
+    try:
+        rows = con.sql(sql).fetchall()
+    except duckdb.Error as exc:
+        advice = duckdb_advice(exc)
+        raise RetrievalError(f"Cannot profile the feature source `{table}`: {advice}") from exc
     profile = SourceProfile(event_ties=bool(rows[0][0]), late_created=bool(rows[0][1]))
     if fingerprint is not None:
         _memory[fingerprint] = profile

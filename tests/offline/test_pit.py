@@ -294,6 +294,20 @@ def test_missing_columns_are_named(con: duckdb.DuckDBPyConnection) -> None:
         point_in_time_join(con, spine, [make_view(table, features=("speed",))])
 
 
+def test_running_out_of_memory_says_which_settings_to_change() -> None:
+    rows = 300_000
+    times = pa.array(range(0, rows * 1_000_000, 1_000_000), pa.timestamp("us", tz="UTC"))
+    features = pa.table({"driver": pa.array(range(rows)), "event_ts": times, "trips": times})
+    with duckdb.connect() as con:
+        con.execute("SET memory_limit = '4MB'")
+        con.execute("SET temp_directory = ''")  # nowhere to spill
+        con.register("trips", features)
+        spine = pa.table({"driver": features.column("driver"), "event_timestamp": times})
+
+        with pytest.raises(RetrievalError, match="ran out of memory.*`memory_limit`.*`temp_dir"):
+            point_in_time_join(con, spine, [make_view("trips", created=False)])
+
+
 def _typed_features(path: Path) -> ViewSource:
     """A Parquet view whose features have several Arrow types, some values null."""
     table = pa.table(
