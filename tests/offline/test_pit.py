@@ -304,7 +304,7 @@ def test_running_out_of_memory_says_which_settings_to_change() -> None:
         con.register("trips", features)
         spine = pa.table({"driver": features.column("driver"), "event_timestamp": times})
 
-        with pytest.raises(RetrievalError, match="ran out of memory.*`memory_limit`.*`temp_dir"):
+        with pytest.raises(RetrievalError, match=r"ran out of memory.*`memory_limit`.*`temp_dir"):
             point_in_time_join(con, spine, [make_view("trips", created=False)])
 
 

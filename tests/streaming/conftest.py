@@ -120,9 +120,9 @@ class StreamEnv:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         try:
-            return con.execute(
-                f"SELECT * FROM read_parquet(?) WHERE {where} ORDER BY event_timestamp, origin",
-                [str(self.backfill_path)],
+            return con.sql(
+                f"SELECT * FROM read_parquet($path) WHERE {where} ORDER BY event_timestamp, origin",
+                params={"path": str(self.backfill_path)},
             ).to_arrow_table()
         finally:
             con.close()
