@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
 import pyarrow as pa
 
 from featurestore.errors import RetrievalError
+from featurestore.offline.pit import ViewSource
 from featurestore.offline.pit_sql import utc_timestamp_sql
 from featurestore.offline.table_queries import latest_rows_sql
 from featurestore.sql import quote_ident
 
 
-@dataclass(frozen=True)
-class LatestSource:
-    """A table and the columns that make up one feature view's rows in it."""
-
-    name: str
-    table: str
-    join_keys: tuple[str, ...]
-    features: tuple[str, ...]
-    timestamp_field: str
-    created_timestamp_field: str | None = None
-
-
 def pull_latest(
     con: duckdb.DuckDBPyConnection,
-    source: LatestSource,
+    source: ViewSource,
     start: datetime,
     end: datetime,
     *,
@@ -60,7 +48,7 @@ def pull_latest(
         ) from exc
 
 
-def _column_types(con: duckdb.DuckDBPyConnection, source: LatestSource) -> dict[str, str]:
+def _column_types(con: duckdb.DuckDBPyConnection, source: ViewSource) -> dict[str, str]:
     try:
         relation = con.sql(f"SELECT * FROM {source.table}")
     except duckdb.Error as exc:
@@ -82,7 +70,7 @@ def _column_types(con: duckdb.DuckDBPyConnection, source: LatestSource) -> dict[
     return types
 
 
-def _timestamp_sql(source: LatestSource, column: str, types: dict[str, str]) -> str:
+def _timestamp_sql(source: ViewSource, column: str, types: dict[str, str]) -> str:
     converted = utc_timestamp_sql(quote_ident(column), types[column])
     if converted is None:
         raise RetrievalError(

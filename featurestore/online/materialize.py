@@ -20,7 +20,8 @@ from feast.infra.offline_stores.file_source import FileSource
 
 from featurestore.errors import RetrievalError, TerminalError
 from featurestore.offline.feast_sources import source_table_expression
-from featurestore.offline.latest import LatestSource, pull_latest
+from featurestore.offline.latest import pull_latest
+from featurestore.offline.pit import ViewSource
 from featurestore.online.writer import OnlineWriter
 from featurestore.progress import Reporter, SilentReporter
 
@@ -166,7 +167,7 @@ def _materialize_view(
     return done
 
 
-def latest_source(store: FeatureStore, view: FeatureView) -> LatestSource:
+def latest_source(store: FeatureStore, view: FeatureView) -> ViewSource:
     """Where a view's latest values come from: its Parquet batch source and columns."""
     source = view.batch_source
     if not isinstance(source, FileSource):
@@ -174,7 +175,7 @@ def latest_source(store: FeatureStore, view: FeatureView) -> LatestSource:
             f"Feature view `{view.name}` reads a {type(source).__name__}; materialization reads "
             "Parquet FileSources. Give it a FileSource batch source."
         )
-    return LatestSource(
+    return ViewSource(
         name=view.name,
         table=source_table_expression(source, store.config.repo_path),
         join_keys=tuple(view.join_keys),
