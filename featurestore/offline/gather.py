@@ -1,8 +1,8 @@
 """Late materialization: read feature values from a Parquet file by row position.
 
-The point-in-time join sorts only keys, times and row positions; the wide feature columns are
-then read once, row group by row group, for the rows the join chose. Sorting narrow rows is
-about twice as fast as sorting wide ones and needs a fraction of the memory.
+The point-in-time join sorts only keys, times and row positions; the feature columns are then
+read for the rows the join chose, a column at a time and row group by row group. Sorting
+narrow rows is about twice as fast as sorting wide ones and needs a fraction of the memory.
 """
 
 from __future__ import annotations
