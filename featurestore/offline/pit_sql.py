@@ -30,6 +30,15 @@ def utc_timestamp_sql(expression: str, duckdb_type: str) -> str | None:
     return None
 
 
+def event_created_order_sql(event_sql: str, created_sql: str | None) -> str:
+    """(event, created) packed into one HUGEINT that orders rows by event time, then created
+    time; a missing created time packs below every real one, so it loses every tie."""
+    order = f"(epoch_us({event_sql})::HUGEINT << 64)"
+    if created_sql is None:
+        return order
+    return f"{order} + coalesce(epoch_us({created_sql}), -9223372036854775808)::HUGEINT"
+
+
 @dataclass(frozen=True)
 class ViewPlan:
     """How one feature view enters the query: its CTEs, its ASOF joins and its output columns."""
@@ -132,11 +141,9 @@ class ViewPlan:
         # row known no later than it has a larger (event, created); keep those rows, and ASOF on
         # known time then picks the last one kept, which is the arg-max over all known rows.
         # Peers (same known time) are ordered best first, so a ROWS frame keeps only the best.
-        # Without event-time ties the event time alone orders rows; with them, (event, created)
-        # is packed into one HUGEINT, a missing created time packing below every real one.
+        # Without event-time ties the event time alone orders rows.
         order = (
-            "(epoch_us(__fs_event)::HUGEINT << 64) + "
-            "coalesce(epoch_us(__fs_created), -9223372036854775808)::HUGEINT"
+            event_created_order_sql("__fs_event", "__fs_created")
             if self.event_ties
             else "epoch_us(__fs_event)"
         )

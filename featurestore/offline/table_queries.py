@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from featurestore.offline.pit_sql import event_created_order_sql
 from featurestore.sql import quote_ident
 
 
@@ -53,10 +54,7 @@ def latest_rows_sql(
     `event_sql`/`created_sql` are the SQL of the two times; the output has the join keys, the
     features, the event time as `event_name` and, when `created_name` is given, the created
     time under that name."""
-    order = f"(epoch_us({event_sql})::HUGEINT << 64)"
-    if created_sql is not None:
-        # (event, created) packed into one HUGEINT.
-        order += f" + coalesce(epoch_us({created_sql}), -9223372036854775808)::HUGEINT"
+    order = event_created_order_sql(event_sql, created_sql)
     keys = [quote_ident(key) for key in join_keys]
     packed = [f"__fs_f{i} := {quote_ident(name)}" for i, name in enumerate(features)]
     packed.append(f"__fs_event := {event_sql}")
