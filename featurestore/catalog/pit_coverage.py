@@ -46,6 +46,7 @@ def point_in_time_coverage(
             spine,
             [f"{view}:{feature}" for feature in features],
             event_timestamp_column=event_timestamp_column,
+            as_known_at=True,  # whatever the repo's Feast default, coverage is what was known
             full_feature_names=True,
         )
     except (duckdb.Error, pa.ArrowException) as exc:

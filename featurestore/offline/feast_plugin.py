@@ -2,12 +2,15 @@
 
     offline_store:
       type: featurestore.offline.feast_plugin.AsofOfflineStore
-      as_known_at: true          # only rows whose created time is <= the entity time
+      as_known_at: true          # filter_by_created_timestamp on unless a call says (default off)
       memory_limit: 4GB          # DuckDB memory limit (default: DuckDB's, 80% of RAM)
       temp_directory: /tmp/fs    # where DuckDB spills when over the limit
       threads: 2
 
-Everything not overridden here (writes, logging, monitoring) is Feast's DuckDB store.
+Feast's API contract holds: `filter_by_created_timestamp` decides per call, off by default, and
+`as_known_at: true` makes it on by default for a repo. Sources the engine does not read (Delta,
+object storage, other source types), saved-dataset folders, feature logging and monitoring go to
+Feast's DuckDB store, whose code the store inherits.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,18 +26,20 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 from feast import FeatureView, OnDemandFeatureView
-from feast.infra.offline_stores.duckdb import DuckDBOfflineStore
+from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
 from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
 from feast.infra.registry.base_registry import BaseRegistry
-from feast.repo_config import FeastConfigBaseModel, RepoConfig
+from feast.repo_config import RepoConfig
 from feast.saved_dataset import SavedDatasetStorage
 from pydantic import StrictBool, StrictInt, StrictStr
 
 from featurestore.offline.arrow_io import write_parquet
 from featurestore.offline.engine import connect
-from featurestore.offline.feast_sources import source_of_view
+from featurestore.offline.feast_sources import source_of_view, source_table_expression
+from featurestore.offline.feast_writes import append_rows, local_parquet_path, persist_table
 from featurestore.offline.knowledge import KnowledgeTimeWarning, knowledge_time_report
 from featurestore.offline.pit import PointInTimeResult, point_in_time_join
+from featurestore.offline.pit_sql import utc_timestamp_sql
 from featurestore.offline.table_queries import latest_rows_sql, rows_in_range_sql
 from featurestore.sql import quote_ident
 
@@ -43,16 +48,18 @@ logger = logging.getLogger(__name__)
 PLUGIN_TYPE = "featurestore.offline.feast_plugin.AsofOfflineStore"
 
 
-class AsofOfflineStoreConfig(FeastConfigBaseModel):
-    """Settings of the ASOF offline store (`offline_store:` in feature_store.yaml)."""
+class AsofOfflineStoreConfig(DuckDBOfflineStoreConfig):
+    """Settings of the ASOF offline store (`offline_store:` in feature_store.yaml); a kind of
+    Feast's DuckDB settings, so the DuckDB store code it inherits accepts them."""
 
     type: Literal["featurestore.offline.feast_plugin.AsofOfflineStore"] = (
         "featurestore.offline.feast_plugin.AsofOfflineStore"
     )
     """Selects this store."""
 
-    as_known_at: StrictBool = True
-    """Hide feature rows created after the entity time; Feast's flag can only switch it on."""
+    as_known_at: StrictBool = False
+    """Hide feature rows created after the entity time when a call does not say otherwise (Feast's
+    SDK passes `filter_by_created_timestamp` only when it is true); false is Feast's default."""
 
     memory_limit: StrictStr | None = None
     """DuckDB memory limit such as `4GB`; unset keeps DuckDB's default."""
@@ -62,12 +69,6 @@ class AsofOfflineStoreConfig(FeastConfigBaseModel):
 
     threads: StrictInt | None = None
     """DuckDB worker threads; unset uses every core."""
-
-    staging_location: StrictStr | None = None
-    """Kept for Feast's DuckDB store, which handles writes."""
-
-    staging_location_endpoint_override: StrictStr | None = None
-    """Kept for Feast's DuckDB store, which handles writes."""
 
 
 class AsofRetrievalJob(RetrievalJob):
@@ -83,14 +84,21 @@ class AsofRetrievalJob(RetrievalJob):
         full_feature_names: bool,
         as_known_at: bool,
     ) -> None:
+        """`feature_refs` are every ref asked for, on-demand ones included: Feast's `to_arrow`
+        reads them from `metadata` to return only the requested on-demand features."""
         self._config = config
         self._feature_views = feature_views
-        self._feature_refs = feature_refs
+        odfv_names = {odfv.projection.name_to_use() for odfv in odfvs}
+        self._all_refs = feature_refs
+        self._feature_refs = [
+            ref for ref in feature_refs if ref.partition(":")[0] not in odfv_names
+        ]
         self._entity_df = entity_df
         self._odfvs = odfvs
         self._full_feature_names = full_feature_names
         self._as_known_at = as_known_at
         self._result: PointInTimeResult | None = None
+        self._metadata: RetrievalMetadata | None = None
 
     @property
     def full_feature_names(self) -> bool:
@@ -102,8 +110,32 @@ class AsofRetrievalJob(RetrievalJob):
 
     @property
     def metadata(self) -> RetrievalMetadata | None:
-        keys = sorted({c.name for view in self._feature_views for c in view.entity_columns})
-        return RetrievalMetadata(features=self._feature_refs, keys=keys)
+        """As Feast's stores give it: every ref, the entity columns and the entity time range."""
+        if self._metadata is None:
+            self._metadata = self._spine_metadata()
+        return self._metadata
+
+    def _spine_metadata(self) -> RetrievalMetadata:
+        with connect(self._config.offline_store) as con:
+            spine = _spine(self._entity_df)
+            event = _event_timestamp_column(spine, con)
+            if isinstance(spine, pa.Table):
+                columns = list(spine.column_names)
+                con.register("__fs_metadata_spine", spine.select([event]))
+                relation = "__fs_metadata_spine"
+            else:
+                columns = list(con.sql(f"SELECT * FROM {spine} LIMIT 0").columns)
+                relation = spine
+            column = quote_ident(event)
+            query = f"SELECT min({column}), max({column}) FROM {relation}"
+            row = con.execute(query).fetchone()
+        first, last = (_aware(value) for value in row) if row else (None, None)
+        return RetrievalMetadata(
+            features=list(self._all_refs),
+            keys=[name for name in columns if name != event],
+            min_event_timestamp=first,
+            max_event_timestamp=last,
+        )
 
     @property
     def hidden_by_knowledge_time(self) -> dict[str, int]:
@@ -149,13 +181,17 @@ class AsofRetrievalJob(RetrievalJob):
     def _to_df_internal(self, timeout: int | None = None) -> pd.DataFrame:
         return self.result().table.to_pandas()
 
+    def _full_table(self) -> pa.Table:
+        """The joined rows with the requested on-demand features, which Feast adds."""
+        return self.to_arrow() if self._odfvs else self.result().table
+
     def to_record_batches(self, max_rows: int = 128 * 1024) -> Iterator[pa.RecordBatch]:
         """The joined rows as Arrow record batches of at most `max_rows` rows."""
-        yield from self.result().table.to_batches(max_chunksize=max_rows)
+        yield from self._full_table().to_batches(max_chunksize=max_rows)
 
     def to_parquet(self, path: Path) -> int:
         """Write the joined rows straight to Parquet (µs UTC timestamps); returns rows written."""
-        return write_parquet(self.result().table, path)
+        return write_parquet(self._full_table(), path)
 
     def persist(
         self,
@@ -163,12 +199,9 @@ class AsofRetrievalJob(RetrievalJob):
         allow_overwrite: bool = False,
         timeout: int | None = None,
     ) -> None:
-        destination = Path(storage.to_data_source().path)  # type: ignore[attr-defined]
-        if destination.exists() and not allow_overwrite:
-            from feast.errors import SavedDatasetLocationAlreadyExists
-
-            raise SavedDatasetLocationAlreadyExists(location=str(destination))
-        self.to_parquet(destination)
+        """Save the result where `storage` says: a Parquet file, or Feast's folder layout."""
+        repo_path = Path(self._config.repo_path) if self._config.repo_path else None
+        persist_table(self._full_table(), storage.to_data_source(), repo_path, allow_overwrite)
 
 
 class SqlRetrievalJob(RetrievalJob):
@@ -213,20 +246,34 @@ class AsofOfflineStore(DuckDBOfflineStore):
         registry: BaseRegistry,
         project: str,
         full_feature_names: bool = False,
-        filter_by_created_timestamp: bool = False,
+        filter_by_created_timestamp: bool | None = None,
     ) -> RetrievalJob:
+        """The point-in-time join; `filter_by_created_timestamp` unset follows `as_known_at`."""
+        if filter_by_created_timestamp is None:
+            filter_by_created_timestamp = bool(getattr(config.offline_store, "as_known_at", False))
+        repo_path = _repo_path(config)
+        if any(local_parquet_path(view.batch_source, repo_path) is None for view in feature_views):
+            # Sources the engine does not read (Delta, object storage, other source types):
+            # Feast's DuckDB store joins them.
+            return DuckDBOfflineStore.get_historical_features(
+                config,
+                feature_views,
+                feature_refs,
+                entity_df,
+                registry,
+                project,
+                full_feature_names,
+                filter_by_created_timestamp=filter_by_created_timestamp,
+            )
         odfvs = OnDemandFeatureView.get_requested_odfvs(feature_refs, project, registry)
-        odfv_names = {odfv.name for odfv in odfvs}
-        view_refs = [ref for ref in feature_refs if ref.partition(":")[0] not in odfv_names]
-        as_known_at = bool(getattr(config.offline_store, "as_known_at", True))
         return AsofRetrievalJob(
             config,
             feature_views,
-            view_refs,
+            feature_refs,
             entity_df,
             odfvs,
             full_feature_names,
-            as_known_at or filter_by_created_timestamp,
+            filter_by_created_timestamp,
         )
 
     @staticmethod
@@ -240,12 +287,31 @@ class AsofOfflineStore(DuckDBOfflineStore):
         start_date: datetime,
         end_date: datetime,
     ) -> RetrievalJob:
-        created = quote_ident(created_timestamp_column) if created_timestamp_column else None
+        """Per key, the latest row in the range; column names are the source's own, before its
+        `field_mapping` (Feast maps the result), as in every Feast offline store."""
+        table = _source_expression(config, data_source)
+        if table is None:
+            return DuckDBOfflineStore.pull_latest_from_table_or_query(
+                config,
+                data_source,
+                join_key_columns,
+                feature_name_columns,
+                timestamp_field,
+                created_timestamp_column,
+                start_date,
+                end_date,
+            )
+        with connect(config.offline_store) as con:
+            relation = con.sql(f"SELECT * FROM {table} LIMIT 0")
+            types = {
+                name: str(kind) for name, kind in zip(relation.columns, relation.types, strict=True)
+            }
+        created = _utc_sql(created_timestamp_column, types) if created_timestamp_column else None
         sql = latest_rows_sql(
-            _source_expression(config, data_source),
+            table,
             join_key_columns,
             feature_name_columns,
-            event_sql=quote_ident(timestamp_field),
+            event_sql=_utc_sql(timestamp_field, types),
             created_sql=created,
             start=start_date,
             end=end_date,
@@ -265,8 +331,22 @@ class AsofOfflineStore(DuckDBOfflineStore):
         start_date: datetime | None = None,
         end_date: datetime | None = None,
     ) -> RetrievalJob:
+        """Every row in the range (saved datasets, feature logs, aggregations); column names as
+        in `pull_latest_from_table_or_query`."""
+        table = _source_expression(config, data_source)
+        if table is None:
+            return DuckDBOfflineStore.pull_all_from_table_or_query(
+                config,
+                data_source,
+                join_key_columns,
+                feature_name_columns,
+                timestamp_field,
+                created_timestamp_column,
+                start_date,
+                end_date,
+            )
         sql = rows_in_range_sql(
-            _source_expression(config, data_source),
+            table,
             join_key_columns,
             feature_name_columns,
             timestamp_field,
@@ -276,12 +356,50 @@ class AsofOfflineStore(DuckDBOfflineStore):
         )
         return SqlRetrievalJob(config, sql)
 
+    @staticmethod
+    def offline_write_batch(
+        config: RepoConfig,
+        feature_view: FeatureView,
+        table: pa.Table,
+        progress: Any,
+    ) -> None:
+        """Append rows to the view's Parquet source, timestamps of any unit and zone."""
+        path = local_parquet_path(feature_view.batch_source, _repo_path(config))
+        if path is None or path.is_dir() or not path.exists():
+            # Folders, Delta and object storage: Feast's DuckDB store writes them.
+            DuckDBOfflineStore.offline_write_batch(config, feature_view, table, progress)
+            return
+        append_rows(feature_view, table, path)
+        if progress is not None:
+            progress(table.num_rows)
 
-def _source_expression(config: RepoConfig, data_source: Any) -> str:
-    from featurestore.offline.feast_sources import source_table_expression
+    # Feature logging (`write_logged_features`) and monitoring (`compute_monitoring_metrics`,
+    # `get_monitoring_max_timestamp` and the metric tables) are Feast's DuckDB store's, inherited:
+    # its code accepts this store's settings, a kind of DuckDBOfflineStoreConfig.
 
-    repo_path = Path(config.repo_path) if config.repo_path else None
-    return source_table_expression(data_source, repo_path)
+
+def _repo_path(config: RepoConfig) -> Path | None:
+    return Path(config.repo_path) if config.repo_path else None
+
+
+def _source_expression(config: RepoConfig, data_source: Any) -> str | None:
+    """The DuckDB table a pull reads: the local Parquet as stored, without the source's
+    `field_mapping` (callers name the source's columns); None for sources DuckDB's store reads."""
+    if local_parquet_path(data_source, _repo_path(config)) is None:
+        return None
+    return source_table_expression(data_source, _repo_path(config), mapped=False)
+
+
+def _utc_sql(column: str, types: dict[str, str]) -> str:
+    """The column as TIMESTAMPTZ (µs), whatever timestamp type or unit the file stores."""
+    quoted = quote_ident(column)
+    return utc_timestamp_sql(quoted, types.get(column, "")) or quoted
+
+
+def _aware(value: object) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _spine(entity_df: pd.DataFrame | str) -> pa.Table | str:

@@ -58,7 +58,7 @@ def source_of_view(
     return ViewSource(
         name=name,
         table=source_table_expression(source, repo_path),
-        parquet_file=None if source.field_mapping else path,
+        parquet_file=None if source.field_mapping or Path(path).is_dir() else path,
         join_keys=join_keys,
         features=tuple(dict.fromkeys(features)),
         timestamp_field=source.timestamp_field,
@@ -68,11 +68,14 @@ def source_of_view(
     )
 
 
-def source_table_expression(source: FileSource, repo_path: Path | None) -> str:
-    """A DuckDB table expression reading the source's Parquet with its field mapping applied."""
+def source_table_expression(
+    source: FileSource, repo_path: Path | None, *, mapped: bool = True
+) -> str:
+    """A DuckDB table expression reading the source's Parquet (a file or a folder of files),
+    with its field mapping applied unless `mapped` is false."""
     path = FileSource.get_uri_for_file_path(repo_path, source.path)
     expression = f"read_parquet({quote_literal(path)})"
-    if not source.field_mapping:
+    if not mapped or not source.field_mapping:
         return expression
     renames = ", ".join(
         f"{quote_ident(old)} AS {quote_ident(new)}" for old, new in source.field_mapping.items()

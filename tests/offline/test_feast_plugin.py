@@ -105,9 +105,7 @@ def test_same_values_as_feasts_duckdb_store(
     spine = random_spine(seed, rows=300, entities=12)
     ttl = timedelta(hours=ttl_hours)
     feast_store = make_store(tmp_path, "duckdb", ttl)
-    our_store = make_store(tmp_path, PLUGIN_TYPE, ttl)
-    # Feast's flag switches the rule on; with it off, our config must switch it off too.
-    our_store.config.offline_store.as_known_at = False
+    our_store = make_store(tmp_path, PLUGIN_TYPE, ttl)  # default settings: Feast's contract
 
     theirs = retrieve(feast_store, spine, filter_created=filter_created)
     ours = retrieve(our_store, spine, filter_created=filter_created)
@@ -149,22 +147,32 @@ def test_entity_rows_keep_their_order_and_columns(tmp_path: Path) -> None:
     assert frame["label"].tolist() == spine["label"].tolist()
 
 
-def test_knowledge_rule_is_on_by_default_and_counted(tmp_path: Path) -> None:
+def test_feasts_flag_decides_per_call_and_as_known_at_sets_the_repo_default(
+    tmp_path: Path,
+) -> None:
     write_parquet(random_features(9, rows=300, entities=6), tmp_path / "features.parquet")
     spine = random_spine(9, rows=200, entities=6)
     store = make_store(tmp_path, PLUGIN_TYPE, timedelta(0))
 
-    job = store.get_historical_features(entity_df=spine, features=["driver_stats:rating"])
-    default = job.to_df()
-    unfiltered = retrieve(store, spine, filter_created=False)  # config still says as_known_at
-    store.config.offline_store.as_known_at = False
-    off = store.get_historical_features(entity_df=spine, features=["driver_stats:rating"]).to_df()
+    def ratings(**flag: bool) -> tuple[pd.Series, AsofRetrievalJob]:
+        job = store.get_historical_features(
+            entity_df=spine, features=["driver_stats:rating"], **flag
+        )
+        assert isinstance(job, AsofRetrievalJob)
+        return job.to_df()["rating"].fillna(-999), job
 
-    changed = (default["rating"].fillna(-999) != off["rating"].fillna(-999)).sum()
-    assert isinstance(job, AsofRetrievalJob)
-    assert job.hidden_by_knowledge_time == {"driver_stats": changed}
+    unasked, _ = ratings()
+    off, off_job = ratings(filter_by_created_timestamp=False)
+    on, on_job = ratings(filter_by_created_timestamp=True)
+    store.config.offline_store.as_known_at = True
+    repo_default, _ = ratings()
+
+    changed = int((on != off).sum())
     assert changed > 0
-    assert unfiltered["rating"].notna().sum() == default["rating"].notna().sum()
+    assert unasked.equals(off)  # Feast's default: no created-time filter
+    assert repo_default.equals(on)  # `as_known_at: true` turns it on for calls that do not ask
+    assert off_job.hidden_by_knowledge_time == {"driver_stats": 0}
+    assert on_job.hidden_by_knowledge_time == {"driver_stats": changed}
 
 
 def test_training_frame_writes_straight_to_parquet(tmp_path: Path) -> None:
