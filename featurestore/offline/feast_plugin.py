@@ -15,6 +15,7 @@ Feast's DuckDB store, whose code the store inherits.
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from typing import Any, Literal
 import duckdb
 import pandas as pd
 import pyarrow as pa
-from feast import FeatureView, OnDemandFeatureView
+from feast import FeatureView, FileSource, OnDemandFeatureView
+from feast.data_format import ParquetFormat
 from feast.infra.offline_stores.duckdb import DuckDBOfflineStore, DuckDBOfflineStoreConfig
 from feast.infra.offline_stores.offline_store import RetrievalJob, RetrievalMetadata
 from feast.infra.registry.base_registry import BaseRegistry
@@ -373,9 +375,52 @@ class AsofOfflineStore(DuckDBOfflineStore):
         if progress is not None:
             progress(table.num_rows)
 
-    # Feature logging (`write_logged_features`) and monitoring (`compute_monitoring_metrics`,
-    # `get_monitoring_max_timestamp` and the metric tables) are Feast's DuckDB store's, inherited:
-    # its code accepts this store's settings, a kind of DuckDBOfflineStoreConfig.
+    @staticmethod
+    def compute_monitoring_metrics(
+        config: RepoConfig,
+        data_source: Any,
+        feature_columns: list[tuple[str, str]],
+        timestamp_field: str,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        histogram_bins: int = 20,
+        top_n: int = 10,
+    ) -> list[dict[str, Any]]:
+        """Feature statistics, computed by Feast's DuckDB store (delegated)."""
+        return DuckDBOfflineStore.compute_monitoring_metrics(
+            config,
+            _parquet_by_default(data_source),
+            feature_columns,
+            timestamp_field,
+            start_date,
+            end_date,
+            histogram_bins,
+            top_n,
+        )
+
+    @staticmethod
+    def get_monitoring_max_timestamp(
+        config: RepoConfig, data_source: Any, timestamp_field: str
+    ) -> datetime | None:
+        """The latest event time of a source, from Feast's DuckDB store (delegated)."""
+        return DuckDBOfflineStore.get_monitoring_max_timestamp(
+            config, _parquet_by_default(data_source), timestamp_field
+        )
+
+    # Feature logging (`write_logged_features`) and the monitoring tables (save, query, clear)
+    # are Feast's DuckDB store's, inherited: its code accepts this store's settings, a kind of
+    # DuckDBOfflineStoreConfig.
+
+
+def _parquet_by_default(data_source: Any) -> Any:
+    """A FileSource without a format is Parquet (as Feast reads it); Feast's monitoring code
+    wants the format said."""
+    if not isinstance(data_source, FileSource) or data_source.file_format is not None:
+        return data_source
+    copied = copy.copy(data_source)
+    copied.file_options = copy.copy(data_source.file_options)
+    copied.file_options.file_format = ParquetFormat()
+    return copied
 
 
 def _repo_path(config: RepoConfig) -> Path | None:
