@@ -17,7 +17,7 @@ from feast.data_source import DataSource
 from feast.errors import SavedDatasetLocationAlreadyExists
 from feast.infra.offline_stores.file_source import FileSource
 
-from featurestore.errors import RetrievalError
+from featurestore.errors import SourceDataError
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
 
 
@@ -69,7 +69,7 @@ def append_rows(view: FeatureView, table: pa.Table, path: Path) -> None:
         table = table.rename_columns([raw.get(name, name) for name in table.column_names])
     expected = set(existing.column_names)
     if set(table.column_names) != expected:
-        raise RetrievalError(
+        raise SourceDataError(
             f"Cannot write to the offline source of feature view `{view.name}` (`{path}`): the "
             f"rows have columns {sorted(table.column_names)}, the file has {sorted(expected)}. "
             "Pass exactly the file's columns."
@@ -80,7 +80,7 @@ def append_rows(view: FeatureView, table: pa.Table, path: Path) -> None:
         try:
             columns.append(_cast(column, target.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise RetrievalError(
+            raise SourceDataError(
                 f"Column `{target.name}` written to feature view `{view.name}` has type "
                 f"`{column.type}`, which does not convert to the file's `{target.type}` ({exc}); "
                 "pass values of the file's type."

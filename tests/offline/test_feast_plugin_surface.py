@@ -24,6 +24,7 @@ from feast.on_demand_feature_view import on_demand_feature_view
 from feast.types import Float64, Int64
 from test_feast_plugin import START, random_features, random_spine
 
+from featurestore.errors import SourceDataError
 from featurestore.offline.arrow_io import write_parquet
 from featurestore.offline.feast_plugin import PLUGIN_TYPE, AsofOfflineStore
 from featurestore.offline.retrieval import historical_features
@@ -303,3 +304,14 @@ def _log_values(field: pa.Field, logged_at: datetime) -> list[object]:
     if pa.types.is_integer(kind):
         return list(range(4))
     return [f"request-{i}" for i in range(4)]
+
+
+def test_offline_writes_with_other_columns_are_refused_by_name(tmp_path: Path) -> None:
+    write_parquet(random_features(19, rows=20, entities=3), tmp_path / "features.parquet")
+    store, view = open_store(tmp_path)
+    before = pq.read_metadata(tmp_path / "features.parquet").num_rows
+    rows = pa.table({"driver_id": [1], "event_timestamp": [START], "rating": [1.0]})
+
+    with pytest.raises(SourceDataError, match=r"`driver_stats`.*'created', 'driver_id'"):
+        AsofOfflineStore.offline_write_batch(store.config, view, rows, None)
+    assert pq.read_metadata(tmp_path / "features.parquet").num_rows == before
