@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
-from featurestore.errors import ConfigError
+from featurestore.errors import ConfigError, RetrievalError
 
 
 @contextlib.contextmanager
@@ -44,3 +45,17 @@ def duckdb_advice(exc: duckdb.Error) -> str:
             "store settings, or set `temp_directory` to a folder with free space so it can spill."
         )
     return str(exc)
+
+
+def arrow_query(con: duckdb.DuckDBPyConnection, sql: str, what: str) -> pa.Table:
+    """The result of `sql` as Arrow; DuckDB's errors become a `RetrievalError` that starts with
+    `what` and says what to do."""
+    try:
+        return con.sql(sql).to_arrow_table()
+    except duckdb.OutOfMemoryException as exc:
+        raise RetrievalError(f"{what} failed in DuckDB: {duckdb_advice(exc)}") from exc
+    except duckdb.Error as exc:
+        raise RetrievalError(
+            f"{what} failed in DuckDB: {exc}. Check that the join keys have the same types in "
+            "the entity dataframe and the feature views."
+        ) from exc

@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.errors import RetrievalError
-from featurestore.offline.engine import duckdb_advice
+from featurestore.offline.engine import arrow_query
 from featurestore.offline.gather import gather, positional_source
 from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
 from featurestore.offline.profile import SourceProfile, profile_source
+from featurestore.offline.refine import refine
 from featurestore.sql import quote_ident
 
 
@@ -106,20 +107,13 @@ def point_in_time_join(
             for index, view in enumerate(views)
         ]
         sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, plans)
-        try:
-            joined = con.sql(sql).to_arrow_table()
-        except duckdb.OutOfMemoryException as exc:
-            raise RetrievalError(
-                f"The point-in-time join failed in DuckDB: {duckdb_advice(exc)}"
-            ) from exc
-        except duckdb.Error as exc:
-            raise RetrievalError(
-                f"The point-in-time join failed in DuckDB: {exc}. Check that the join keys have "
-                "the same types in the entity dataframe and the feature views."
-            ) from exc
+        joined = arrow_query(con, sql, "The point-in-time join")
     finally:
         con.unregister(relation_name)
 
+    for plan in plans:
+        if plan.refines:
+            joined = refine(con, plan, joined, spine_table, spine_keys)
     table = spine_table
     hidden: dict[str, int] = {}
     times: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
@@ -242,5 +236,6 @@ def _plan(
         as_known_at=as_known_at,
         event_ties=profile.event_ties,
         late_created=profile.late_created,
+        backfilled=profile.backfilled,
         with_feature_times=with_feature_times,
     )

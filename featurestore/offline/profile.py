@@ -24,16 +24,30 @@ from featurestore.sql import quote_ident
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "FEATURESTORE_CACHE_DIR"
-_FORMAT = 1
+_FORMAT = 2
+BACKFILL_LAG_TO_GAP = 0.25
+"""A source whose median lag from event to created time exceeds this share of the mean gap
+between a key's events counts as backfilled: the rule then changes most answers."""
 _memory: dict[str, SourceProfile] = {}
 
 
 @dataclass(frozen=True)
 class SourceProfile:
-    """Whether some key has two rows at one event time, and whether some row is late."""
+    """Whether some key has two rows at one event time, whether some row is late, and how
+    late rows are against how often a key's events come."""
 
     event_ties: bool
     late_created: bool
+    median_lag_us: float = 0.0
+    """Median of created minus event time over the rows that have both."""
+    mean_gap_us: float = 0.0
+    """Mean time between two events of one key: the event time span over rows per key."""
+
+    @property
+    def backfilled(self) -> bool:
+        """Whether rows typically became known long after the next event of their key (as in
+        one backfill load), so the rule changes most answers of a plain join."""
+        return self.late_created and self.median_lag_us > BACKFILL_LAG_TO_GAP * self.mean_gap_us
 
 
 def profile_source(
@@ -52,19 +66,35 @@ def profile_source(
             return cached
     group = ", ".join([*(quote_ident(k) for k in keys), event_sql])
     late = f"coalesce(bool_or({created_sql} > {event_sql}), false)" if created_sql else "false"
+    lag = (
+        f"approx_quantile(epoch_us({created_sql}) - epoch_us({event_sql}), 0.5)"
+        if created_sql
+        else "0"
+    )
+    distinct_keys = (
+        f"approx_count_distinct(hash({', '.join(quote_ident(k) for k in keys)}))" if keys else "1"
+    )
+    span = f"epoch_us(max({event_sql})) - epoch_us(min({event_sql}))"
     present = f"WHERE {event_sql} IS NOT NULL"
     # GROUP BY rather than count(DISTINCT …): DuckDB's grouped aggregate spills to disk under a
     # memory limit, where the distinct count failed with an out-of-memory error.
     sql = (
         f"SELECT EXISTS (SELECT 1 FROM {table} {present} GROUP BY {group} HAVING count(*) > 1), "
-        f"(SELECT {late} FROM {table} {present})"
+        f"* FROM (SELECT {late}, coalesce({lag}, 0)::DOUBLE, count(*), {distinct_keys}, "
+        f"coalesce({span}, 0)::DOUBLE FROM {table} {present})"
     )
     try:
         rows = con.sql(sql).fetchall()
     except duckdb.Error as exc:
         advice = duckdb_advice(exc)
         raise RetrievalError(f"Cannot profile the feature source `{table}`: {advice}") from exc
-    profile = SourceProfile(event_ties=bool(rows[0][0]), late_created=bool(rows[0][1]))
+    ties, late_created, median_lag, count, key_count, event_span = rows[0]
+    profile = SourceProfile(
+        event_ties=bool(ties),
+        late_created=bool(late_created),
+        median_lag_us=float(median_lag),
+        mean_gap_us=float(event_span) * max(int(key_count), 1) / max(int(count), 1),
+    )
     if fingerprint is not None:
         _memory[fingerprint] = profile
         _write_disk(fingerprint, profile)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import duckdb
 import pyarrow as pa
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from featurestore.errors import RetrievalError
 from featurestore.offline import PointInTimeResult, ViewSource, point_in_time_join
 from featurestore.offline.gather import ParquetRows, gather, positional_source
+from featurestore.offline.profile import SourceProfile
 
 BASE = datetime(2024, 3, 10, 6, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
@@ -429,12 +431,21 @@ minutes = st.integers(min_value=0, max_value=6)
 key_values = rarely_none(st.integers(min_value=0, max_value=1))
 
 
+LATENESS = {
+    # created time minus event time, per row: sometimes early or late, rarely late, always late
+    "mixed": st.integers(-2, 3),
+    "few_late": st.integers(0, 7).map(lambda d: d - 4 if d > 4 else 0),
+    "all_late": st.integers(1, 6),
+}
+
+
 @st.composite
 def oracle_views(draw: st.DrawFn, index: int) -> OracleView:
     keys = draw(st.sampled_from([("a",), ("b",), ("a", "b"), ("b", "a")]))
     features = tuple(f"f{index}_{j}" for j in range(draw(st.integers(1, 2))))
     has_created = draw(st.booleans())
-    created = rarely_none(st.builds(lambda e, d: e + d, minutes, st.integers(-2, 3)))
+    lag = LATENESS[draw(st.sampled_from(sorted(LATENESS)))]
+    created = rarely_none(st.builds(lambda e, d: e + d, minutes, lag))
     row = st.fixed_dictionaries(
         {
             **dict.fromkeys(keys, key_values),
@@ -449,6 +460,14 @@ def oracle_views(draw: st.DrawFn, index: int) -> OracleView:
         return (*(row[k] for k in keys), row["event"], row["created"])
 
     rows = draw(st.lists(row, min_size=1, max_size=10, unique_by=identity))
+    if has_created:
+        # Restatements: same key and event time, other values, created later.
+        restated = draw(st.lists(st.tuples(st.sampled_from(rows), st.integers(1, 6)), max_size=4))
+        for original, delay in restated:
+            again = {**original, **{f: draw(rarely_none(st.integers(0, 99))) for f in features}}
+            again["created"] = (original["created"] or original["event"]) + delay
+            rows.append(again)
+        rows = list({identity(row): row for row in rows}.values())
     ttl = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=3)))
     return OracleView(f"v{index}", keys, features, has_created, ttl, tuple(rows))
 
@@ -501,6 +520,7 @@ def _register(con: duckdb.DuckDBPyConnection, view: OracleView, folder: Path | N
         [None, "UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
     ),
     in_parquet=st.booleans(),
+    method=st.sampled_from(["profile", "refine", "window"]),
 )
 def test_matches_brute_force_oracle(
     views: tuple[OracleView, ...],
@@ -509,7 +529,10 @@ def test_matches_brute_force_oracle(
     full_feature_names: bool,
     spine_zone: str | None,
     in_parquet: bool,
+    method: str,
 ) -> None:
+    """Both ways of applying the rule (refining a plain join's late picks, or one window over
+    every row), whichever the source's profile would choose, give the oracle's answer."""
     times = [None if row["t"] is None else at(row["t"]) for row in spine]
     spine_table = pa.table(
         {
@@ -525,7 +548,16 @@ def test_matches_brute_force_oracle(
     expected_features, expected_hidden = _oracle(
         spine, list(views), as_known_at, full_feature_names
     )
-    with duckdb.connect() as con, tempfile.TemporaryDirectory() as folder:
+    backfilled = {
+        "profile": SourceProfile.backfilled,
+        "refine": property(lambda _: False),
+        "window": property(lambda profile: profile.late_created),
+    }[method]
+    with (
+        duckdb.connect() as con,
+        tempfile.TemporaryDirectory() as folder,
+        mock.patch.object(SourceProfile, "backfilled", backfilled),
+    ):
         # Naive spine times must still be read as UTC, whatever the session's zone.
         con.execute("SET TimeZone = 'Asia/Kolkata'")
         sources = [_register(con, view, Path(folder) if in_parquet else None) for view in views]

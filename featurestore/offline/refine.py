@@ -1,0 +1,145 @@
+"""The "as known at" rule as a second pass over the few spine rows it changes.
+
+A plain ASOF join picks, per spine row at time `t`, the row of max (event, created) time with
+`event <= t`. Under the rule that pick is still the answer unless it was created after `t`:
+a row known no later than `t` with a larger (event, created) would have been picked instead.
+The join flags the spine rows whose pick was created after `t` (exactly the rows the rule
+changes, so their count is the hidden-row report), and only those are resolved here:
+
+1. The same event time usually holds an earlier-created row (the original of a restatement):
+   an ASOF join on (key, event time) over created time, reading only the rows at the flagged
+   (key, event time) pairs, picks the latest one created no later than `t`.
+2. The rest (the pick's event had no row known yet) take the window method of
+   `ViewPlan.known`, over the rows of their keys only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurestore.offline.engine import arrow_query
+from featurestore.offline.pit_sql import SPINE, SPINE_TIME, SPINE_TIME_OUTPUT, ViewPlan
+
+_ROW = "__fs_row"
+_EVENT = "__fs_e"
+
+
+def refine(
+    con: duckdb.DuckDBPyConnection,
+    plan: ViewPlan,
+    joined: pa.Table,
+    spine: pa.Table,
+    spine_keys: list[str],
+) -> pa.Table:
+    """`joined` (the plain join's output, one row per spine row) with the rows `plan` flagged
+    replaced by their answer under the rule."""
+    flags = joined.column(plan.hidden_column).to_numpy()
+    rows = np.flatnonzero(flags)
+    if rows.size == 0:
+        return joined
+    indices = pa.array(rows)
+    flagged = pa.table(
+        {
+            _ROW: indices,
+            **{
+                f"__fs_k{position}": spine.column(spine_keys[position]).take(indices)
+                for position in plan.key_positions
+            },
+            SPINE_TIME: joined.column(SPINE_TIME_OUTPUT).take(indices),
+            _EVENT: joined.column(plan.event_column).take(indices),
+        }
+    )
+    same_event = _query(con, flagged, lambda name: _same_event_sql(plan, name))
+    found = same_event.column(plan.event_column).is_valid()
+    patches = [same_event.filter(found)]
+    pending = same_event.filter(pc.invert(found)).column(_ROW)
+    if len(pending):
+        rest = flagged.filter(pc.is_in(flagged.column(_ROW), value_set=pending.combine_chunks()))
+        patches.append(_query(con, rest, lambda name: _known_sql(plan, name)))
+    columns = [*plan.value_columns, plan.event_column, plan.created_column]
+    return _patched(joined, pa.concat_tables([p.select([_ROW, *columns]) for p in patches]))
+
+
+def _query(
+    con: duckdb.DuckDBPyConnection, rows: pa.Table, sql_for: Callable[[str], str]
+) -> pa.Table:
+    """The result of the query `sql_for` writes over `rows`, registered under a fresh name."""
+    name = f"__featurestore_refine_{uuid.uuid4().hex}"
+    con.register(name, rows)
+    try:
+        return arrow_query(con, sql_for(name), "The point-in-time join")
+    finally:
+        con.unregister(name)
+
+
+def _semi_join(plan: ViewPlan, rows: str, relation: str, *extra: tuple[str, str]) -> str:
+    """`rows` (aliased `r`) kept only where their keys (and `extra` pairs) are in `relation`."""
+    matches = plan.key_matches("r", "f") + [f"r.{mine} = f.{theirs}" for mine, theirs in extra]
+    if not matches:
+        return f"SELECT * FROM ({rows}) AS r"
+    wanted = [f"__fs_k{position}" for position in plan.key_positions] + [t for _, t in extra]
+    return (
+        f"SELECT r.* FROM ({rows}) AS r SEMI JOIN (SELECT DISTINCT {', '.join(wanted)} "
+        f"FROM {relation}) AS f ON {' AND '.join(matches)}"
+    )
+
+
+def _outputs(plan: ViewPlan, alias: str, *, fresh: bool) -> list[str]:
+    if plan.late is not None:
+        values = [f"{alias}.__fs_pos"]
+    else:
+        values = [f"{alias}.__fs_f{j}" for j in range(len(plan.view.features))]
+    values += [f"{alias}.__fs_event", f"{alias}.__fs_created"]
+    if fresh:
+        values = plan.fresh(values, alias)
+    names = [*plan.value_columns, plan.event_column, plan.created_column]
+    return [f"{SPINE}.{_ROW}", *(f"{v} AS {n}" for v, n in zip(values, names, strict=True))]
+
+
+def _same_event_sql(plan: ViewPlan, relation: str) -> str:
+    """Per flagged spine row, the latest row created no later than `t` at its pick's event
+    time (a missing created time is always known and loses every tie)."""
+    rows = _semi_join(plan, plan.rows(), relation, ("__fs_event", _EVENT))
+    candidates = (
+        f"SELECT *, coalesce(__fs_created, '-infinity'::TIMESTAMPTZ) AS __fs_seen FROM ({rows})"
+    )
+    conditions = [
+        *plan.key_matches(SPINE, "c"),
+        f"{SPINE}.{_EVENT} = c.__fs_event",
+        f"{SPINE}.{SPINE_TIME} >= c.__fs_seen",
+    ]
+    return (
+        f"SELECT {', '.join(_outputs(plan, 'c', fresh=False))} FROM {relation} AS {SPINE} "
+        f"ASOF LEFT JOIN ({candidates}) AS c ON {' AND '.join(conditions)}"
+    )
+
+
+def _known_sql(plan: ViewPlan, relation: str) -> str:
+    """Per spine row, the row of max (event, created) known at `t`, by the window method over
+    the rows of the spine rows' keys only."""
+    known = plan.known(_semi_join(plan, plan.rows(), relation))
+    conditions = [*plan.key_matches(SPINE, "j"), f"{SPINE}.{SPINE_TIME} >= j.__fs_known"]
+    return (
+        f"SELECT {', '.join(_outputs(plan, 'j', fresh=True))} FROM {relation} AS {SPINE} "
+        f"ASOF LEFT JOIN ({known}) AS j ON {' AND '.join(conditions)}"
+    )
+
+
+def _patched(joined: pa.Table, patch: pa.Table) -> pa.Table:
+    """`joined` with the rows `patch` names (column `__fs_row`) replaced by its values."""
+    size = joined.num_rows
+    index = np.arange(size, dtype=np.int64)
+    index[patch.column(_ROW).to_numpy()] = size + np.arange(patch.num_rows, dtype=np.int64)
+    take = pa.array(index)
+    for name in patch.column_names[1:]:
+        old = joined.column(name)
+        new = patch.column(name).cast(old.type)
+        merged = pa.chunked_array([*old.chunks, *new.chunks], old.type).take(take)
+        joined = joined.set_column(joined.schema.get_field_index(name), name, merged)
+    return joined
