@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 _SPINE_ROW = "__fs_row"
 _SPINE_TIME = "__fs_t"
 _SPINE = "__fs_s"
+_SPINE_ORDER = "__fs_t_order"
 SPINE = _SPINE
 """The alias of the spine (or of the spine rows a second pass refines) in every query."""
 SPINE_TIME = _SPINE_TIME
@@ -128,11 +129,11 @@ class ViewPlan:
         needs (a CTE referenced twice would be materialised whole)."""
         wide = self._rows(with_features=True)
         if not self.windowed:
-            return [f"{self._name('latest')} AS ({self._deduplicated(wide)})"]
+            return [f"{self._name('latest')} AS ({self._latest(wide)})"]
         narrow = self._rows(with_features=False)
         return [
             f"{self._name('known')} AS ({self.known(wide)})",
-            f"{self._name('latest')} AS ({self._deduplicated(narrow)})",
+            f"{self._name('latest')} AS ({self._latest(narrow)})",
         ]
 
     def rows(self) -> str:
@@ -155,15 +156,20 @@ class ViewPlan:
         table = view.table if self.late is None else self.late.positional_table
         return f"SELECT {', '.join(columns)} FROM {table} WHERE {self.event_sql} IS NOT NULL"
 
-    def _deduplicated(self, rows: str) -> str:
-        """Rows visible from their event time on: of rows sharing key and event time, only the
-        latest created can win (the profile tells whether any share one)."""
-        if self.created_sql is None or not self.event_ties:
+    @property
+    def packed(self) -> bool:
+        """Whether the plain ASOF join orders rows by (event, created) packed into one number
+        (some key has several rows at one event time, and the latest created must win)."""
+        return self.created_sql is not None and self.event_ties
+
+    def _latest(self, rows: str) -> str:
+        """Rows visible from their event time on, with their (event, created) order if packed:
+        an ASOF join on it picks the latest created of the rows at the last event time, with no
+        pass over the rows to drop the others first."""
+        if not self.packed:
             return rows
-        return (
-            f"{rows} QUALIFY row_number() OVER ({self._keys('__fs_event')}"
-            "ORDER BY __fs_created DESC NULLS LAST) = 1"
-        )
+        order = event_created_order_sql("__fs_event", "__fs_created")
+        return f"SELECT *, {order} AS __fs_order FROM ({rows})"
 
     def known(self, rows: str) -> str:
         """Rows that win from the moment they become known until a better row is known."""
@@ -189,11 +195,16 @@ class ViewPlan:
         """The ASOF joins that attach this view's chosen row (and unruled row) to spine rows."""
         latest = self._name("latest")
         if not self.windowed:
-            return [self._asof(latest, self._name("j"), "__fs_event")]
+            return [self._plain_asof(latest, self._name("j"))]
         return [
-            self._asof(self._name("known"), self._name("j"), "__fs_known"),
-            self._asof(latest, self._name("u"), "__fs_event"),
+            self._asof(self._name("known"), self._name("j"), _SPINE_TIME, "__fs_known"),
+            self._plain_asof(latest, self._name("u")),
         ]
+
+    def _plain_asof(self, cte: str, alias: str) -> str:
+        if self.packed:
+            return self._asof(cte, alias, _SPINE_ORDER, "__fs_order")
+        return self._asof(cte, alias, _SPINE_TIME, "__fs_event")
 
     def key_matches(self, left: str, right: str) -> list[str]:
         """SQL conditions matching this view's keys between relations `left` and `right`."""
@@ -201,12 +212,9 @@ class ViewPlan:
             f"{left}.__fs_k{position} = {right}.__fs_k{position}" for position in self.key_positions
         ]
 
-    def _asof(self, cte: str, alias: str, visible_column: str) -> str:
-        conditions = [
-            f"{_SPINE}.__fs_k{position} = {alias}.__fs_k{position}"
-            for position in self.key_positions
-        ]
-        conditions.append(f"{_SPINE}.{_SPINE_TIME} >= {alias}.{visible_column}")
+    def _asof(self, cte: str, alias: str, spine_column: str, visible_column: str) -> str:
+        conditions = self.key_matches(_SPINE, alias)
+        conditions.append(f"{_SPINE}.{spine_column} >= {alias}.{visible_column}")
         return f"ASOF LEFT JOIN {cte} AS {alias} ON {' AND '.join(conditions)}"
 
     def select_items(self) -> list[str]:
@@ -272,6 +280,11 @@ def point_in_time_sql(
         *(f"{quote_ident(key)} AS __fs_k{position}" for position, key in enumerate(spine_keys)),
         f"{spine_time_sql} AS {_SPINE_TIME}",
     ]
+    if any(plan.packed for plan in plans):
+        # The largest (event, created) order of any row with event time <= t.
+        spine_columns.append(
+            f"(epoch_us({spine_time_sql})::HUGEINT << 64) + 9223372036854775807 AS {_SPINE_ORDER}"
+        )
     ctes = [f"{_SPINE} AS (SELECT {', '.join(spine_columns)} FROM {quote_ident(spine_relation)})"]
     items = [f"{_SPINE}.{_SPINE_ROW}"]
     if any(plan.refines for plan in plans):

@@ -21,7 +21,6 @@ from collections.abc import Callable
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from featurestore.offline.engine import arrow_query
 from featurestore.offline.pit_sql import SPINE, SPINE_TIME, SPINE_TIME_OUTPUT, ViewPlan
@@ -55,15 +54,8 @@ def refine(
             _EVENT: joined.column(plan.event_column).take(indices),
         }
     )
-    same_event = _query(con, flagged, lambda name: _same_event_sql(plan, name))
-    found = same_event.column(plan.event_column).is_valid()
-    patches = [same_event.filter(found)]
-    pending = same_event.filter(pc.invert(found)).column(_ROW)
-    if len(pending):
-        rest = flagged.filter(pc.is_in(flagged.column(_ROW), value_set=pending.combine_chunks()))
-        patches.append(_query(con, rest, lambda name: _known_sql(plan, name)))
-    columns = [*plan.value_columns, plan.event_column, plan.created_column]
-    return _patched(joined, pa.concat_tables([p.select([_ROW, *columns]) for p in patches]))
+    patch = _query(con, flagged, lambda name: _refine_sql(plan, name))
+    return _patched(joined, patch)
 
 
 def _query(
@@ -82,10 +74,10 @@ def _semi_join(plan: ViewPlan, rows: str, relation: str, *extra: tuple[str, str]
     """`rows` (aliased `r`) kept only where their keys (and `extra` pairs) are in `relation`."""
     matches = plan.key_matches("r", "f") + [f"r.{mine} = f.{theirs}" for mine, theirs in extra]
     if not matches:
-        return f"SELECT * FROM ({rows}) AS r"
+        return f"SELECT * FROM {rows} AS r"
     wanted = [f"__fs_k{position}" for position in plan.key_positions] + [t for _, t in extra]
     return (
-        f"SELECT r.* FROM ({rows}) AS r SEMI JOIN (SELECT DISTINCT {', '.join(wanted)} "
+        f"SELECT r.* FROM {rows} AS r SEMI JOIN (SELECT DISTINCT {', '.join(wanted)} "
         f"FROM {relation}) AS f ON {' AND '.join(matches)}"
     )
 
@@ -102,32 +94,33 @@ def _outputs(plan: ViewPlan, alias: str, *, fresh: bool) -> list[str]:
     return [f"{SPINE}.{_ROW}", *(f"{v} AS {n}" for v, n in zip(values, names, strict=True))]
 
 
-def _same_event_sql(plan: ViewPlan, relation: str) -> str:
-    """Per flagged spine row, the latest row created no later than `t` at its pick's event
-    time (a missing created time is always known and loses every tie)."""
-    rows = _semi_join(plan, plan.rows(), relation, ("__fs_event", _EVENT))
-    candidates = (
-        f"SELECT *, coalesce(__fs_created, '-infinity'::TIMESTAMPTZ) AS __fs_seen FROM ({rows})"
-    )
-    conditions = [
+def _refine_sql(plan: ViewPlan, flagged: str) -> str:
+    """Per flagged spine row, the row of max (event, created) known at `t`.
+
+    The source is read once, for the flagged keys only. Step 1 looks at the pick's event time
+    for the latest row created no later than `t` (a missing created time is always known and
+    loses every tie); step 2 takes the window method for the spine rows step 1 left open."""
+    same_event = [
         *plan.key_matches(SPINE, "c"),
         f"{SPINE}.{_EVENT} = c.__fs_event",
         f"{SPINE}.{SPINE_TIME} >= c.__fs_seen",
     ]
+    candidates = _semi_join(plan, "__fs_r", flagged, ("__fs_event", _EVENT))
+    known = plan.known(_semi_join(plan, "__fs_r", "__fs_open"))
+    on_known = [*plan.key_matches(SPINE, "j"), f"{SPINE}.{SPINE_TIME} >= j.__fs_known"]
+    columns = ", ".join([_ROW, *plan.value_columns, plan.event_column, plan.created_column])
     return (
-        f"SELECT {', '.join(_outputs(plan, 'c', fresh=False))} FROM {relation} AS {SPINE} "
-        f"ASOF LEFT JOIN ({candidates}) AS c ON {' AND '.join(conditions)}"
-    )
-
-
-def _known_sql(plan: ViewPlan, relation: str) -> str:
-    """Per spine row, the row of max (event, created) known at `t`, by the window method over
-    the rows of the spine rows' keys only."""
-    known = plan.known(_semi_join(plan, plan.rows(), relation))
-    conditions = [*plan.key_matches(SPINE, "j"), f"{SPINE}.{SPINE_TIME} >= j.__fs_known"]
-    return (
-        f"SELECT {', '.join(_outputs(plan, 'j', fresh=True))} FROM {relation} AS {SPINE} "
-        f"ASOF LEFT JOIN ({known}) AS j ON {' AND '.join(conditions)}"
+        f"WITH __fs_r AS MATERIALIZED ({_semi_join(plan, f'({plan.rows()})', flagged)}), "
+        f"__fs_a AS MATERIALIZED (SELECT {', '.join(_outputs(plan, 'c', fresh=False))} "
+        f"FROM {flagged} AS {SPINE} ASOF LEFT JOIN (SELECT *, "
+        "coalesce(__fs_created, '-infinity'::TIMESTAMPTZ) AS __fs_seen "
+        f"FROM ({candidates})) AS c ON {' AND '.join(same_event)}), "
+        f"__fs_open AS MATERIALIZED (SELECT {SPINE}.* FROM {flagged} AS {SPINE} SEMI JOIN "
+        f"(SELECT {_ROW} FROM __fs_a WHERE {plan.event_column} IS NULL) AS p "
+        f"ON {SPINE}.{_ROW} = p.{_ROW}) "
+        f"SELECT {columns} FROM __fs_a WHERE {plan.event_column} IS NOT NULL UNION ALL "
+        f"SELECT {', '.join(_outputs(plan, 'j', fresh=True))} FROM __fs_open AS {SPINE} "
+        f"ASOF LEFT JOIN ({known}) AS j ON {' AND '.join(on_known)}"
     )
 
 
