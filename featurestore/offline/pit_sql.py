@@ -10,7 +10,7 @@ from featurestore.sql import quote_ident
 
 if TYPE_CHECKING:
     from featurestore.offline.gather import ParquetRows
-    from featurestore.offline.pit import ViewSource
+    from featurestore.offline.source import ViewSource
 
 _SPINE_ROW = "__fs_row"
 _SPINE_TIME = "__fs_t"

@@ -11,14 +11,14 @@ import hashlib
 import json
 import logging
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
 from featurestore.errors import RetrievalError
-from featurestore.offline.engine import duckdb_advice
+from featurestore.offline.session import duckdb_advice
+from featurestore.offline.source import SourceLocation
 from featurestore.sql import quote_ident
 
 logger = logging.getLogger(__name__)
@@ -52,13 +52,14 @@ class SourceProfile:
 
 def profile_source(
     con: duckdb.DuckDBPyConnection,
-    table: str,
+    location: SourceLocation,
     keys: tuple[str, ...],
     event_sql: str,
     created_sql: str | None,
 ) -> SourceProfile:
-    """The profile of `table`, from the cache when its files are unchanged."""
-    fingerprint = _fingerprint(table, keys, event_sql, created_sql)
+    """The profile of the rows at `location`, from the cache when its files are unchanged."""
+    table = location.sql
+    fingerprint = _fingerprint(location, keys, event_sql, created_sql)
     if fingerprint is not None:
         cached = _memory.get(fingerprint) or _read_disk(fingerprint)
         if cached is not None:
@@ -102,20 +103,14 @@ def profile_source(
 
 
 def _fingerprint(
-    table: str, keys: tuple[str, ...], event_sql: str, created_sql: str | None
+    location: SourceLocation, keys: tuple[str, ...], event_sql: str, created_sql: str | None
 ) -> str | None:
-    """A hash of the query shape and every named file's path, size and mtime; None if the
-    table is not made of local files (then nothing is cached)."""
-    paths = re.findall(r"read_parquet\('((?:[^']|'')*)'\)", table)
-    if not paths:
+    """A hash of the query shape and the location's files; None if the location is not made
+    of local files (then nothing is cached)."""
+    files = location.fingerprint()
+    if files is None:
         return None
-    parts: list[object] = [_FORMAT, table, keys, event_sql, created_sql]
-    for raw in paths:
-        path = Path(raw.replace("''", "'"))
-        if not path.is_file():
-            return None
-        stat = path.stat()
-        parts.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+    parts = [_FORMAT, files, keys, event_sql, created_sql]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 

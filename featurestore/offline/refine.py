@@ -22,8 +22,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from featurestore.offline.engine import arrow_query
 from featurestore.offline.pit_sql import SPINE, SPINE_TIME, SPINE_TIME_OUTPUT, ViewPlan
+from featurestore.offline.session import arrow_query
 
 _ROW = "__fs_row"
 _EVENT = "__fs_e"

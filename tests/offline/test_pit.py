@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from featurestore.errors import RetrievalError
-from featurestore.offline import PointInTimeResult, ViewSource, point_in_time_join
+from featurestore.offline import PointInTimeResult, SourceLocation, ViewSource, point_in_time_join
 from featurestore.offline.gather import ParquetRows, gather, positional_source
 from featurestore.offline.profile import SourceProfile
 
@@ -74,7 +74,7 @@ def make_view(
 ) -> ViewSource:
     return ViewSource(
         name=name,
-        table=table,
+        location=SourceLocation.relation(table),
         join_keys=keys,
         features=features,
         timestamp_field="event_ts",
@@ -325,11 +325,10 @@ def _typed_features(path: Path) -> ViewSource:
     pq.write_table(table, path, row_group_size=2)
     return ViewSource(
         name="typed",
-        table=f"read_parquet('{path}')",
+        location=SourceLocation.parquet(path),
         join_keys=("driver",),
         features=("label", "seen", "scores", "flag"),
         timestamp_field="event_ts",
-        parquet_file=str(path),
     )
 
 
@@ -337,11 +336,15 @@ def test_features_read_by_position_equal_those_read_in_the_join(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     by_position = _typed_features(tmp_path / "typed.parquet")
-    in_join = ViewSource(**{**by_position.__dict__, "parquet_file": None})
+    # The same file through a table expression is read in the join.
+    in_join = ViewSource(
+        **{**by_position.__dict__, "location": SourceLocation.relation(by_position.table)}
+    )
     spine = make_spine([(2, 3), (1, 6), (3, 6), (1, -1), (1, 4), (2, 1)])
 
     # Every feature type here is read from the file by position, none in the join itself.
-    assert positional_source(con, by_position.parquet_file, by_position.table, by_position.features)
+    file = by_position.location.positional_file
+    assert positional_source(con, file, by_position.table, by_position.features)
     late = point_in_time_join(con, spine, [by_position]).table
     early = point_in_time_join(con, spine, [in_join]).table
 
@@ -483,17 +486,16 @@ def _register(con: duckdb.DuckDBPyConnection, view: OracleView, folder: Path | N
     if view.has_created:
         created = [None if row["created"] is None else at(row["created"]) for row in view.rows]
         columns["created_ts"] = pa.array(created, TS)
-    table, parquet_file = view.name, None
     if folder is None:
         con.register(view.name, pa.table(columns))
+        location = SourceLocation.relation(view.name)
     else:
-        parquet_file = str(folder / f"{view.name}.parquet")
+        parquet_file = folder / f"{view.name}.parquet"
         pq.write_table(pa.table(columns), parquet_file, row_group_size=3)
-        table = f"read_parquet('{parquet_file}')"
+        location = SourceLocation.parquet(parquet_file)
     return ViewSource(
         name=view.name,
-        table=table,
-        parquet_file=parquet_file,
+        location=location,
         join_keys=view.keys,
         features=view.features,
         timestamp_field="event_ts",
