@@ -134,7 +134,7 @@ def run_duckdb_asof(folder: Path, views: int, memory_limit: str | None) -> pa.Ta
     return _timed(lambda: con.sql(sql).to_arrow_table())
 
 
-RUNS = 3
+RUNS = int(os.environ.get("PIT_BENCH_RUNS", "3"))
 _seconds: list[float] = []
 
 
@@ -196,9 +196,11 @@ def main() -> None:
         help="plain: one row per key and event time; bitemporal: rows created 1-60 min after "
         "their event and 5%% restated hours to days later",
     )
+    parser.add_argument("--runs", type=int, default=RUNS, help="runs of each method (best shown)")
     parser.add_argument("--child", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    os.environ["PIT_BENCH_RUNS"] = str(args.runs)  # the children read it
     scale = SCALES[args.scale]
     folder = ensure_data(DATA_ROOT, scale, dataset=args.data)
     if args.child:
