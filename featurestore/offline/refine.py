@@ -4,13 +4,14 @@ A plain ASOF join picks, per spine row at time `t`, the row of max (event, creat
 `event <= t`. Under the rule that pick is still the answer unless it was created after `t`:
 a row known no later than `t` with a larger (event, created) would have been picked instead.
 The join flags the spine rows whose pick was created after `t` (exactly the rows the rule
-changes, so their count is the hidden-row report), and only those are resolved here:
+changes, so their count is the hidden-row report), and only those are resolved here, in one
+query that reads the source once and keeps the rows of the flagged keys only:
 
 1. The same event time usually holds an earlier-created row (the original of a restatement):
-   an ASOF join on (key, event time) over created time, reading only the rows at the flagged
+   an ASOF join on (key, event time) over created time, over the rows at the flagged
    (key, event time) pairs, picks the latest one created no later than `t`.
-2. The rest (the pick's event had no row known yet) take the window method of
-   `ViewPlan.known`, over the rows of their keys only.
+2. The rest (no row at the pick's event time was known yet) take the window method of
+   `ViewPlan.known`, over the rows of their own keys.
 """
 
 from __future__ import annotations
