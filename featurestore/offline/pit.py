@@ -188,5 +188,6 @@ def _plan(
         event_ties=profile.event_ties,
         late_created=profile.late_created,
         backfilled=profile.backfilled,
+        rows_per_key=profile.rows_per_key,
         with_feature_times=with_feature_times,
     )

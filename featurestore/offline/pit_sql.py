@@ -62,6 +62,8 @@ class ViewPlan:
     with_feature_times: bool = False
     """Whether to output the chosen row's event and created time (for leakage checks)."""
     backfilled: bool = False
+    rows_per_key: float = 1.0
+    """Rows per distinct key in the source (from its profile)."""
     """Whether most rows were created long after their event (one backfill load): then the
     rule changes most answers, and one window over every row is cheaper than refining."""
     late: ParquetRows | None = None

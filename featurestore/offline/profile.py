@@ -24,7 +24,7 @@ from featurestore.sql import quote_ident
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "FEATURESTORE_CACHE_DIR"
-_FORMAT = 2
+_FORMAT = 3
 BACKFILL_LAG_TO_GAP = 0.25
 """A source whose median lag from event to created time exceeds this share of the mean gap
 between a key's events counts as backfilled: the rule then changes most answers."""
@@ -42,6 +42,8 @@ class SourceProfile:
     """Median of created minus event time over the rows that have both."""
     mean_gap_us: float = 0.0
     """Mean time between two events of one key: the event time span over rows per key."""
+    rows_per_key: float = 1.0
+    """Rows per distinct key (approximate)."""
 
     @property
     def backfilled(self) -> bool:
@@ -95,6 +97,7 @@ def profile_source(
         late_created=bool(late_created),
         median_lag_us=float(median_lag),
         mean_gap_us=float(event_span) * max(int(key_count), 1) / max(int(count), 1),
+        rows_per_key=max(int(count), 1) / max(int(key_count), 1),
     )
     if fingerprint is not None:
         _memory[fingerprint] = profile

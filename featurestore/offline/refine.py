@@ -23,9 +23,17 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from featurestore.offline.pit_sql import SPINE, SPINE_TIME, SPINE_TIME_OUTPUT, ViewPlan
+from featurestore.offline.pit_sql import (
+    SPINE,
+    SPINE_TIME,
+    SPINE_TIME_OUTPUT,
+    ViewPlan,
+    event_created_order_sql,
+)
 from featurestore.offline.session import arrow_query
 
+MAX_JOINED_PAIRS = 20_000_000
+"""Above this many (open spine row, row of its key) pairs, step 2 takes the window method."""
 _ROW = "__fs_row"
 _EVENT = "__fs_e"
 
@@ -55,7 +63,9 @@ def refine(
             _EVENT: joined.column(plan.event_column).take(indices),
         }
     )
-    patch = _query(con, flagged, lambda name: _refine_sql(plan, name))
+    # Few rows per key: join each open spine row to its key's rows; many: the window method.
+    by_join = rows.size * plan.rows_per_key <= MAX_JOINED_PAIRS
+    patch = _query(con, flagged, lambda name: _refine_sql(plan, name, by_join=by_join))
     return _patched(joined, patch)
 
 
@@ -95,20 +105,19 @@ def _outputs(plan: ViewPlan, alias: str, *, fresh: bool) -> list[str]:
     return [f"{SPINE}.{_ROW}", *(f"{v} AS {n}" for v, n in zip(values, names, strict=True))]
 
 
-def _refine_sql(plan: ViewPlan, flagged: str) -> str:
+def _refine_sql(plan: ViewPlan, flagged: str, *, by_join: bool) -> str:
     """Per flagged spine row, the row of max (event, created) known at `t`.
 
     The source is read once, for the flagged keys only. Step 1 looks at the pick's event time
     for the latest row created no later than `t` (a missing created time is always known and
-    loses every tie); step 2 takes the window method for the spine rows step 1 left open."""
+    loses every tie); step 2 resolves the spine rows step 1 left open, `by_join` (their key's
+    rows visible at `t`, the best by (event, created)) or by the window method."""
     same_event = [
         *plan.key_matches(SPINE, "c"),
         f"{SPINE}.{_EVENT} = c.__fs_event",
         f"{SPINE}.{SPINE_TIME} >= c.__fs_seen",
     ]
     candidates = _semi_join(plan, "__fs_r", flagged, ("__fs_event", _EVENT))
-    known = plan.known(_semi_join(plan, "__fs_r", "__fs_open"))
-    on_known = [*plan.key_matches(SPINE, "j"), f"{SPINE}.{SPINE_TIME} >= j.__fs_known"]
     columns = ", ".join([_ROW, *plan.value_columns, plan.event_column, plan.created_column])
     return (
         f"WITH __fs_r AS MATERIALIZED ({_semi_join(plan, f'({plan.rows()})', flagged)}), "
@@ -120,8 +129,49 @@ def _refine_sql(plan: ViewPlan, flagged: str) -> str:
         f"(SELECT {_ROW} FROM __fs_a WHERE {plan.event_column} IS NULL) AS p "
         f"ON {SPINE}.{_ROW} = p.{_ROW}) "
         f"SELECT {columns} FROM __fs_a WHERE {plan.event_column} IS NOT NULL UNION ALL "
+        + (_best_by_join(plan) if by_join else _best_by_window(plan))
+    )
+
+
+def _best_by_window(plan: ViewPlan) -> str:
+    known = plan.known(_semi_join(plan, "__fs_r", "__fs_open"))
+    on_known = [*plan.key_matches(SPINE, "j"), f"{SPINE}.{SPINE_TIME} >= j.__fs_known"]
+    return (
         f"SELECT {', '.join(_outputs(plan, 'j', fresh=True))} FROM __fs_open AS {SPINE} "
         f"ASOF LEFT JOIN ({known}) AS j ON {' AND '.join(on_known)}"
+    )
+
+
+def _best_by_join(plan: ViewPlan) -> str:
+    # Rows past the ttl are left out first: the best row overall is past it too then.
+    values = (
+        ["__fs_pos"]
+        if plan.late is not None
+        else [f"__fs_f{j}" for j in range(len(plan.view.features))]
+    )
+    packed = ", ".join(f"{name} := r.{name}" for name in [*values, "__fs_event", "__fs_created"])
+    conditions = [
+        *plan.key_matches(SPINE, "r"),
+        f"r.__fs_event <= {SPINE}.{SPINE_TIME}",
+        f"coalesce(r.__fs_created, '-infinity'::TIMESTAMPTZ) <= {SPINE}.{SPINE_TIME}",
+    ]
+    fresh = plan.fresh_condition("r")
+    if fresh is not None:
+        conditions.append(fresh)
+    order = event_created_order_sql("r.__fs_event", "r.__fs_created")
+    best = (
+        f"SELECT {SPINE}.{_ROW}, arg_max(struct_pack({packed}), {order}) AS b "
+        f"FROM __fs_open AS {SPINE} JOIN __fs_r AS r ON {' AND '.join(conditions)} "
+        f"GROUP BY {SPINE}.{_ROW}"
+    )
+    names = [*plan.value_columns, plan.event_column, plan.created_column]
+    items = [
+        f"j.b.{value} AS {name}"
+        for value, name in zip([*values, "__fs_event", "__fs_created"], names, strict=True)
+    ]
+    return (
+        f"SELECT {SPINE}.{_ROW}, {', '.join(items)} FROM __fs_open AS {SPINE} "
+        f"LEFT JOIN ({best}) AS j ON {SPINE}.{_ROW} = j.{_ROW}"
     )
 
 

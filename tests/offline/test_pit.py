@@ -18,7 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from featurestore.errors import RetrievalError
-from featurestore.offline import PointInTimeResult, SourceLocation, ViewSource, point_in_time_join
+from featurestore.offline import (
+    PointInTimeResult,
+    SourceLocation,
+    ViewSource,
+    point_in_time_join,
+    refine,
+)
 from featurestore.offline.gather import ParquetRows, gather, positional_source
 from featurestore.offline.profile import SourceProfile
 
@@ -522,7 +528,7 @@ def _register(con: duckdb.DuckDBPyConnection, view: OracleView, folder: Path | N
         [None, "UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
     ),
     in_parquet=st.booleans(),
-    method=st.sampled_from(["profile", "refine", "window"]),
+    method=st.sampled_from(["profile", "refine", "refine_by_window", "window"]),
 )
 def test_matches_brute_force_oracle(
     views: tuple[OracleView, ...],
@@ -533,8 +539,9 @@ def test_matches_brute_force_oracle(
     in_parquet: bool,
     method: str,
 ) -> None:
-    """Both ways of applying the rule (refining a plain join's late picks, or one window over
-    every row), whichever the source's profile would choose, give the oracle's answer."""
+    """Every way of applying the rule (refining a plain join's late picks, by a join or a
+    window, or one window over every row), and the one the profile chooses, give the oracle's
+    answer, and the hidden-row report its brute-force count."""
     times = [None if row["t"] is None else at(row["t"]) for row in spine]
     spine_table = pa.table(
         {
@@ -553,12 +560,16 @@ def test_matches_brute_force_oracle(
     backfilled = {
         "profile": SourceProfile.backfilled,
         "refine": property(lambda _: False),
+        "refine_by_window": property(lambda _: False),
         "window": property(lambda profile: profile.late_created),
     }[method]
+    # The second pass joins open spine rows to their key's rows unless that is too many pairs.
+    max_pairs = 0 if method == "refine_by_window" else refine.MAX_JOINED_PAIRS
     with (
         duckdb.connect() as con,
         tempfile.TemporaryDirectory() as folder,
         mock.patch.object(SourceProfile, "backfilled", backfilled),
+        mock.patch.object(refine, "MAX_JOINED_PAIRS", max_pairs),
     ):
         # Naive spine times must still be read as UTC, whatever the session's zone.
         con.execute("SET TimeZone = 'Asia/Kolkata'")
