@@ -31,20 +31,40 @@ SCALES = {
 }
 
 
-def ensure_data(root: Path, scale: Scale, seed: int = 13) -> Path:
-    """Write (once) the feature rows split over 1 and 3 views, and the spine, under `root`."""
-    folder = root / scale.name
+DATASETS = ("plain", "bitemporal")
+RESTATED_SHARE = 0.05
+
+
+def ensure_data(root: Path, scale: Scale, seed: int = 13, dataset: str = "plain") -> Path:
+    """Write (once) the feature rows split over 1 and 3 views, and the spine, under `root`.
+
+    `plain`: one row per (key, second), created 0–60 min after its event. `bitemporal`: each
+    row created 1–60 min after its event, and 5% of rows restated (same key and event time,
+    other values) 1 hour to 3 days later, appended as a later load would; about as many rows
+    in all as `plain`."""
+    folder = root / (scale.name if dataset == "plain" else f"{scale.name}-{dataset}")
     done = folder / "_complete"
     if done.exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    keys = rng.integers(0, scale.entities, scale.feature_rows, dtype=np.int64)
+    base_rows = scale.feature_rows
+    if dataset == "bitemporal":
+        base_rows = round(scale.feature_rows / (1 + RESTATED_SHARE))
+    keys = rng.integers(0, scale.entities, base_rows, dtype=np.int64)
     # Second-granularity times; (key, time) pairs are made unique so every engine agrees.
-    times = START_US + rng.integers(0, SPAN_US // 1_000_000, scale.feature_rows) * 1_000_000
+    times = START_US + rng.integers(0, SPAN_US // 1_000_000, base_rows) * 1_000_000
     pairs = np.unique(np.stack([keys, times]), axis=1)
     keys, times = pairs[0], pairs[1]
-    created = times + rng.integers(0, 3_600, len(times)) * 1_000_000
+    if dataset == "bitemporal":
+        created = times + rng.integers(60, 3_600, len(times)) * 1_000_000
+        restated = np.flatnonzero(rng.random(len(times)) < RESTATED_SHARE)
+        delay = rng.integers(3_600, 3 * 86_400, len(restated)) * 1_000_000
+        keys = np.concatenate([keys, keys[restated]])
+        created = np.concatenate([created, created[restated] + delay])
+        times = np.concatenate([times, times[restated]])
+    else:
+        created = times + rng.integers(0, 3_600, len(times)) * 1_000_000
     values = {name: rng.normal(size=len(times)).round(6) for name in FEATURES}
     ts = pa.timestamp("us", tz="UTC")
     base = {

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from featurestore.offline.pit import PointInTimeResult, ViewSource, point_in_time_join
+from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.pit import PointInTimeResult, point_in_time_join
+from featurestore.offline.source import SourceLocation, ViewSource
 
-__all__ = ["PointInTimeResult", "ViewSource", "point_in_time_join"]
+__all__ = [
+    "OfflineEngine",
+    "PointInTimeResult",
+    "SourceLocation",
+    "ViewSource",
+    "point_in_time_join",
+]

@@ -36,11 +36,11 @@ from feast.saved_dataset import SavedDatasetStorage
 from pydantic import StrictBool, StrictInt, StrictStr
 
 from featurestore.offline.arrow_io import write_parquet
-from featurestore.offline.engine import connect
+from featurestore.offline.engine import OfflineEngine, connect
 from featurestore.offline.feast_sources import source_of_view, source_table_expression
 from featurestore.offline.feast_writes import append_rows, local_parquet_path, persist_table
 from featurestore.offline.knowledge import KnowledgeTimeWarning, knowledge_time_report
-from featurestore.offline.pit import PointInTimeResult, point_in_time_join
+from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.pit_sql import utc_timestamp_sql
 from featurestore.offline.table_queries import latest_rows_sql, rows_in_range_sql
 from featurestore.sql import quote_ident
@@ -161,14 +161,12 @@ class AsofRetrievalJob(RetrievalJob):
             for view in self._feature_views
             if (name := view.projection.name_to_use()) in requested
         ]
-        store_config = self._config.offline_store
-        with connect(store_config) as con:
+        with OfflineEngine(self._config.offline_store) as engine:
             spine = _spine(self._entity_df)
-            result = point_in_time_join(
-                con,
+            result = engine.historical_features(
                 spine,
                 sources,
-                event_timestamp_column=_event_timestamp_column(spine, con),
+                event_timestamp_column=_event_timestamp_column(spine, engine.connection),
                 as_known_at=self._as_known_at,
                 full_feature_names=self._full_feature_names,
             )

@@ -11,8 +11,7 @@ from feast.errors import FeastObjectNotFoundException
 from feast.infra.offline_stores.file_source import FileSource
 
 from featurestore.errors import RetrievalError
-from featurestore.offline.pit import ViewSource
-from featurestore.sql import quote_ident, quote_literal
+from featurestore.offline.source import SourceLocation, ViewSource
 
 FeatureSelection = FeatureService | Sequence[str]
 
@@ -54,11 +53,9 @@ def source_of_view(
     created = source.created_timestamp_column or None
     if source.tags.get(KNOWLEDGE_TIME_TAG) == "ignore":
         created = None
-    path = FileSource.get_uri_for_file_path(repo_path, source.path)
     return ViewSource(
         name=name,
-        table=source_table_expression(source, repo_path),
-        parquet_file=None if source.field_mapping or Path(path).is_dir() else path,
+        location=source_location(source, repo_path),
         join_keys=join_keys,
         features=tuple(dict.fromkeys(features)),
         timestamp_field=source.timestamp_field,
@@ -68,19 +65,21 @@ def source_of_view(
     )
 
 
+def source_location(
+    source: FileSource, repo_path: Path | None, *, mapped: bool = True
+) -> SourceLocation:
+    """Where a FileSource's rows are: its Parquet (a file or a folder of files), with its field
+    mapping as renames unless `mapped` is false."""
+    path = FileSource.get_uri_for_file_path(repo_path, source.path)
+    return SourceLocation.parquet(path, dict(source.field_mapping or {}) if mapped else None)
+
+
 def source_table_expression(
     source: FileSource, repo_path: Path | None, *, mapped: bool = True
 ) -> str:
-    """A DuckDB table expression reading the source's Parquet (a file or a folder of files),
-    with its field mapping applied unless `mapped` is false."""
-    path = FileSource.get_uri_for_file_path(repo_path, source.path)
-    expression = f"read_parquet({quote_literal(path)})"
-    if not mapped or not source.field_mapping:
-        return expression
-    renames = ", ".join(
-        f"{quote_ident(old)} AS {quote_ident(new)}" for old, new in source.field_mapping.items()
-    )
-    return f"(SELECT * RENAME ({renames}) FROM {expression})"
+    """A DuckDB table expression reading the source's Parquet, with its field mapping applied
+    unless `mapped` is false."""
+    return source_location(source, repo_path, mapped=mapped).sql
 
 
 def _wanted_features(features: FeatureSelection) -> dict[str, list[str]]:

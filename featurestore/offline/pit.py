@@ -5,42 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.errors import RetrievalError
-from featurestore.offline.engine import duckdb_advice
 from featurestore.offline.gather import gather, positional_source
 from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
 from featurestore.offline.profile import SourceProfile, profile_source
+from featurestore.offline.refine import refine
+from featurestore.offline.session import arrow_query
+from featurestore.offline.source import ViewSource, check_source
 from featurestore.sql import quote_ident
-
-
-@dataclass(frozen=True)
-class ViewSource:
-    """One feature view as the join engine sees it: a table, its keys, features and timestamps."""
-
-    name: str
-    table: str
-    join_keys: tuple[str, ...]
-    features: tuple[str, ...]
-    timestamp_field: str
-    created_timestamp_field: str | None = None
-    ttl: timedelta | None = None
-    spine_join_keys: tuple[str, ...] = ()
-    """Names of the join keys in the spine, when they differ from the source's (Feast's
-    `join_key_map`); empty means the same names."""
-    parquet_file: str | None = None
-    """A local Parquet file that `table` reads as is: the join then sorts only keys, times and
-    row positions, and reads the features from the file afterwards (much less to sort)."""
-
-    @property
-    def spine_keys(self) -> tuple[str, ...]:
-        """The spine column matched to each of `join_keys`."""
-        return self.spine_join_keys or self.join_keys
 
 
 @dataclass
@@ -106,20 +83,13 @@ def point_in_time_join(
             for index, view in enumerate(views)
         ]
         sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, plans)
-        try:
-            joined = con.sql(sql).to_arrow_table()
-        except duckdb.OutOfMemoryException as exc:
-            raise RetrievalError(
-                f"The point-in-time join failed in DuckDB: {duckdb_advice(exc)}"
-            ) from exc
-        except duckdb.Error as exc:
-            raise RetrievalError(
-                f"The point-in-time join failed in DuckDB: {exc}. Check that the join keys have "
-                "the same types in the entity dataframe and the feature views."
-            ) from exc
+        joined = arrow_query(con, sql, "The point-in-time join")
     finally:
         con.unregister(relation_name)
 
+    for plan in plans:
+        if plan.refines:
+            joined = refine(con, plan, joined, spine_table, spine_keys)
     table = spine_table
     hidden: dict[str, int] = {}
     times: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
@@ -200,47 +170,24 @@ def _plan(
     index: int,
 ) -> ViewPlan:
     """Check a view's columns and timestamp types and describe how to join it."""
-    what = f"feature view `{view.name}`"
-    types = _column_types(con, view.table, what)
-    timestamps = [view.timestamp_field]
-    if view.created_timestamp_field is not None:
-        timestamps.append(view.created_timestamp_field)
-    for column in (*view.join_keys, *view.features, *timestamps):
-        if column not in types:
-            raise RetrievalError(
-                f"The source `{view.table}` of {what} has no `{column}` column; its columns are "
-                f"{', '.join(f'`{name}`' for name in types)}. Fix the view definition."
-            )
-    timestamp_sql = []
-    for column in timestamps:
-        converted = utc_timestamp_sql(quote_ident(column), types[column])
-        if converted is None:
-            raise RetrievalError(
-                f"Column `{column}` of {what} has type `{types[column]}`; it must be a timestamp "
-                "or a date."
-            )
-        timestamp_sql.append(converted)
-    if view.ttl is not None and view.ttl < timedelta(0):
-        raise RetrievalError(
-            f"The ttl of {what} is negative (`{view.ttl}`); use a positive ttl, or zero or None "
-            "for no limit."
-        )
-    created_sql = timestamp_sql[1] if len(timestamp_sql) > 1 else None
+    checked = check_source(con, view)
     # Without a created time there is neither a tie to break nor a knowledge rule to apply.
     profile = (
-        profile_source(con, view.table, view.join_keys, timestamp_sql[0], created_sql)
-        if created_sql is not None
+        profile_source(con, view.location, view.join_keys, checked.event_sql, checked.created_sql)
+        if checked.created_sql is not None
         else SourceProfile(event_ties=False, late_created=False)
     )
     return ViewPlan(
         view=view,
-        late=positional_source(con, view.parquet_file, view.table, view.features),
+        late=positional_source(con, view.location.positional_file, view.table, view.features),
         index=index,
         key_positions=tuple(spine_keys.index(key) for key in view.spine_keys),
-        event_sql=timestamp_sql[0],
-        created_sql=created_sql,
+        event_sql=checked.event_sql,
+        created_sql=checked.created_sql,
         as_known_at=as_known_at,
         event_ties=profile.event_ties,
         late_created=profile.late_created,
+        backfilled=profile.backfilled,
+        rows_per_key=profile.rows_per_key,
         with_feature_times=with_feature_times,
     )

@@ -10,11 +10,17 @@ from featurestore.sql import quote_ident
 
 if TYPE_CHECKING:
     from featurestore.offline.gather import ParquetRows
-    from featurestore.offline.pit import ViewSource
+    from featurestore.offline.source import ViewSource
 
 _SPINE_ROW = "__fs_row"
 _SPINE_TIME = "__fs_t"
 _SPINE = "__fs_s"
+_SPINE_ORDER = "__fs_t_order"
+SPINE = _SPINE
+"""The alias of the spine (or of the spine rows a second pass refines) in every query."""
+SPINE_TIME = _SPINE_TIME
+SPINE_TIME_OUTPUT = "__fs_t_out"
+"""The output column holding each spine row's time as UTC, when some view is refined."""
 
 
 def utc_timestamp_sql(expression: str, duckdb_type: str) -> str | None:
@@ -55,6 +61,11 @@ class ViewPlan:
     """Whether some row was created after its event time (else the knowledge rule is moot)."""
     with_feature_times: bool = False
     """Whether to output the chosen row's event and created time (for leakage checks)."""
+    backfilled: bool = False
+    rows_per_key: float = 1.0
+    """Rows per distinct key in the source (from its profile)."""
+    """Whether most rows were created long after their event (one backfill load): then the
+    rule changes most answers, and one window over every row is cheaper than refining."""
     late: ParquetRows | None = None
     """The file the features are read from by row position after the join, if any: the join
     then carries only the chosen row's position instead of its features."""
@@ -63,6 +74,17 @@ class ViewPlan:
     def knowledge_rule(self) -> bool:
         """Whether the created-time rule changes anything (and so what it changes is counted)."""
         return self.as_known_at and self.created_sql is not None and self.late_created
+
+    @property
+    def refines(self) -> bool:
+        """Whether the rule is applied after a plain ASOF join, to the rows whose pick was
+        created after the entity time only (see featurestore.offline.refine)."""
+        return self.knowledge_rule and not self.backfilled
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the rule is applied by one window over every row, in the join itself."""
+        return self.knowledge_rule and self.backfilled
 
     @property
     def hidden_column(self) -> str:
@@ -84,6 +106,13 @@ class ViewPlan:
         """The query column holding the chosen row's position in `late` (null past the ttl)."""
         return f"__fs_v{self.index}_pos"
 
+    @property
+    def value_columns(self) -> list[str]:
+        """The query columns holding the chosen row's features, or its position in `late`."""
+        if self.late is not None:
+            return [self.position_column]
+        return [self.output_column(j) for j in range(len(self.view.features))]
+
     def output_column(self, position: int) -> str:
         """The query column holding the view's feature at `position`."""
         return f"__fs_v{self.index}_out{position}"
@@ -101,13 +130,17 @@ class ViewPlan:
         Each is referenced once, so DuckDB inlines it and reads only the Parquet columns it
         needs (a CTE referenced twice would be materialised whole)."""
         wide = self._rows(with_features=True)
-        if not self.knowledge_rule:
-            return [f"{self._name('latest')} AS ({self._deduplicated(wide)})"]
+        if not self.windowed:
+            return [f"{self._name('latest')} AS ({self._latest(wide)})"]
         narrow = self._rows(with_features=False)
         return [
-            f"{self._name('known')} AS ({self._known(wide)})",
-            f"{self._name('latest')} AS ({self._deduplicated(narrow)})",
+            f"{self._name('known')} AS ({self.known(wide)})",
+            f"{self._name('latest')} AS ({self._latest(narrow)})",
         ]
+
+    def rows(self) -> str:
+        """This view's rows, with features (or row positions), event and created time."""
+        return self._rows(with_features=True)
 
     def _rows(self, *, with_features: bool) -> str:
         view = self.view
@@ -125,17 +158,22 @@ class ViewPlan:
         table = view.table if self.late is None else self.late.positional_table
         return f"SELECT {', '.join(columns)} FROM {table} WHERE {self.event_sql} IS NOT NULL"
 
-    def _deduplicated(self, rows: str) -> str:
-        """Rows visible from their event time on: of rows sharing key and event time, only the
-        latest created can win (the profile tells whether any share one)."""
-        if self.created_sql is None or not self.event_ties:
-            return rows
-        return (
-            f"{rows} QUALIFY row_number() OVER ({self._keys('__fs_event')}"
-            "ORDER BY __fs_created DESC NULLS LAST) = 1"
-        )
+    @property
+    def packed(self) -> bool:
+        """Whether the plain ASOF join orders rows by (event, created) packed into one number
+        (some key has several rows at one event time, and the latest created must win)."""
+        return self.created_sql is not None and self.event_ties
 
-    def _known(self, rows: str) -> str:
+    def _latest(self, rows: str) -> str:
+        """Rows visible from their event time on, with their (event, created) order if packed:
+        an ASOF join on it picks the latest created of the rows at the last event time, with no
+        pass over the rows to drop the others first."""
+        if not self.packed:
+            return rows
+        order = event_created_order_sql("__fs_event", "__fs_created")
+        return f"SELECT *, {order} AS __fs_order FROM ({rows})"
+
+    def known(self, rows: str) -> str:
         """Rows that win from the moment they become known until a better row is known."""
         # A row is known from greatest(event, created) on. It can be the answer only while no
         # row known no later than it has a larger (event, created); keep those rows, and ASOF on
@@ -158,39 +196,54 @@ class ViewPlan:
     def joins(self) -> list[str]:
         """The ASOF joins that attach this view's chosen row (and unruled row) to spine rows."""
         latest = self._name("latest")
-        if not self.knowledge_rule:
-            return [self._asof(latest, self._name("j"), "__fs_event")]
+        if not self.windowed:
+            return [self._plain_asof(latest, self._name("j"))]
         return [
-            self._asof(self._name("known"), self._name("j"), "__fs_known"),
-            self._asof(latest, self._name("u"), "__fs_event"),
+            self._asof(self._name("known"), self._name("j"), _SPINE_TIME, "__fs_known"),
+            self._plain_asof(latest, self._name("u")),
         ]
 
-    def _asof(self, cte: str, alias: str, visible_column: str) -> str:
-        conditions = [
-            f"{_SPINE}.__fs_k{position} = {alias}.__fs_k{position}"
-            for position in self.key_positions
+    def _plain_asof(self, cte: str, alias: str) -> str:
+        if self.packed:
+            return self._asof(cte, alias, _SPINE_ORDER, "__fs_order")
+        return self._asof(cte, alias, _SPINE_TIME, "__fs_event")
+
+    def key_matches(self, left: str, right: str) -> list[str]:
+        """SQL conditions matching this view's keys between relations `left` and `right`."""
+        return [
+            f"{left}.__fs_k{position} = {right}.__fs_k{position}" for position in self.key_positions
         ]
-        conditions.append(f"{_SPINE}.{_SPINE_TIME} >= {alias}.{visible_column}")
+
+    def _asof(self, cte: str, alias: str, spine_column: str, visible_column: str) -> str:
+        conditions = self.key_matches(_SPINE, alias)
+        conditions.append(f"{_SPINE}.{spine_column} >= {alias}.{visible_column}")
         return f"ASOF LEFT JOIN {cte} AS {alias} ON {' AND '.join(conditions)}"
 
     def select_items(self) -> list[str]:
         """The output columns: each feature, then the hidden-row flag when it is counted."""
         alias = self._name("j")
         if self.late is not None:
-            items = [f"{self._fresh([f'{alias}.__fs_pos'], alias)[0]} AS {self.position_column}"]
+            items = [f"{self.fresh([f'{alias}.__fs_pos'], alias)[0]} AS {self.position_column}"]
         else:
             chosen = self._values(alias)
             items = [f"{value} AS {self.output_column(j)}" for j, value in enumerate(chosen)]
-        if self.with_feature_times:
-            times = self._fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
+        if self.with_feature_times or self.refines:
+            times = self.fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
             items.append(f"{times[0]} AS {self.event_column}")
             items.append(f"{times[1] if self.created_sql else 'NULL'} AS {self.created_column}")
-        if self.knowledge_rule:
+        if self.refines:
+            # The plain pick is the answer unless it was created after the entity time; those
+            # rows (exactly the ones the rule changes) are flagged for the second pass.
+            late = f"{alias}.__fs_created > {_SPINE}.{_SPINE_TIME}"
+            fresh = self.fresh_condition(alias)
+            flag = f"{fresh} AND {late}" if fresh else late
+            items.append(f"coalesce({flag}, false) AS {self.hidden_column}")
+        elif self.knowledge_rule:
             # The rule hid a value where the row chosen without it (still within the ttl) is
             # another row than the one chosen with it.
             unruled = self._name("u")
-            chosen_id = self._fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
-            unruled_id = self._fresh([f"{unruled}.__fs_event", f"{unruled}.__fs_created"], unruled)
+            chosen_id = self.fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
+            unruled_id = self.fresh([f"{unruled}.__fs_event", f"{unruled}.__fs_created"], unruled)
             changed = " OR ".join(
                 f"({mine} IS DISTINCT FROM {other})"
                 for mine, other in zip(chosen_id, unruled_id, strict=True)
@@ -200,16 +253,22 @@ class ViewPlan:
 
     def _values(self, alias: str) -> list[str]:
         """The feature values from the joined row, nulled when its event time is past the ttl."""
-        return self._fresh([f"{alias}.__fs_f{j}" for j in range(len(self.view.features))], alias)
+        return self.fresh([f"{alias}.__fs_f{j}" for j in range(len(self.view.features))], alias)
 
-    def _fresh(self, values: list[str], alias: str) -> list[str]:
-        """`values` of the joined row, nulled when its event time is past the ttl."""
+    def fresh_condition(self, alias: str) -> str | None:
+        """SQL true when the joined row's event time is within the ttl; None without a ttl."""
         ttl = self.view.ttl
         if ttl is None or ttl == timedelta(0):
-            return values
+            return None
         # The interval is pure microseconds, so subtracting it never crosses a DST calendar rule.
         micros = ttl // timedelta(microseconds=1)
-        fresh = f"{alias}.__fs_event >= {_SPINE}.{_SPINE_TIME} - to_microseconds({micros})"
+        return f"{alias}.__fs_event >= {_SPINE}.{_SPINE_TIME} - to_microseconds({micros})"
+
+    def fresh(self, values: list[str], alias: str) -> list[str]:
+        """`values` of the joined row, nulled when its event time is past the ttl."""
+        fresh = self.fresh_condition(alias)
+        if fresh is None:
+            return values
         return [f"CASE WHEN {fresh} THEN {value} END" for value in values]
 
 
@@ -223,8 +282,15 @@ def point_in_time_sql(
         *(f"{quote_ident(key)} AS __fs_k{position}" for position, key in enumerate(spine_keys)),
         f"{spine_time_sql} AS {_SPINE_TIME}",
     ]
+    if any(plan.packed for plan in plans):
+        # The largest (event, created) order of any row with event time <= t.
+        spine_columns.append(
+            f"(epoch_us({spine_time_sql})::HUGEINT << 64) + 9223372036854775807 AS {_SPINE_ORDER}"
+        )
     ctes = [f"{_SPINE} AS (SELECT {', '.join(spine_columns)} FROM {quote_ident(spine_relation)})"]
     items = [f"{_SPINE}.{_SPINE_ROW}"]
+    if any(plan.refines for plan in plans):
+        items.append(f"{_SPINE}.{_SPINE_TIME} AS {SPINE_TIME_OUTPUT}")
     joins = []
     for plan in plans:
         ctes.extend(plan.ctes())

@@ -11,40 +11,57 @@ import hashlib
 import json
 import logging
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import duckdb
 
 from featurestore.errors import RetrievalError
-from featurestore.offline.engine import duckdb_advice
+from featurestore.offline.session import duckdb_advice
+from featurestore.offline.source import SourceLocation
 from featurestore.sql import quote_ident
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "FEATURESTORE_CACHE_DIR"
-_FORMAT = 1
+_FORMAT = 3
+BACKFILL_LAG_TO_GAP = 0.25
+"""A source whose median lag from event to created time exceeds this share of the mean gap
+between a key's events counts as backfilled: the rule then changes most answers."""
 _memory: dict[str, SourceProfile] = {}
 
 
 @dataclass(frozen=True)
 class SourceProfile:
-    """Whether some key has two rows at one event time, and whether some row is late."""
+    """Whether some key has two rows at one event time, whether some row is late, and how
+    late rows are against how often a key's events come."""
 
     event_ties: bool
     late_created: bool
+    median_lag_us: float = 0.0
+    """Median of created minus event time over the rows that have both."""
+    mean_gap_us: float = 0.0
+    """Mean time between two events of one key: the event time span over rows per key."""
+    rows_per_key: float = 1.0
+    """Rows per distinct key (approximate)."""
+
+    @property
+    def backfilled(self) -> bool:
+        """Whether rows typically became known long after the next event of their key (as in
+        one backfill load), so the rule changes most answers of a plain join."""
+        return self.late_created and self.median_lag_us > BACKFILL_LAG_TO_GAP * self.mean_gap_us
 
 
 def profile_source(
     con: duckdb.DuckDBPyConnection,
-    table: str,
+    location: SourceLocation,
     keys: tuple[str, ...],
     event_sql: str,
     created_sql: str | None,
 ) -> SourceProfile:
-    """The profile of `table`, from the cache when its files are unchanged."""
-    fingerprint = _fingerprint(table, keys, event_sql, created_sql)
+    """The profile of the rows at `location`, from the cache when its files are unchanged."""
+    table = location.sql
+    fingerprint = _fingerprint(location, keys, event_sql, created_sql)
     if fingerprint is not None:
         cached = _memory.get(fingerprint) or _read_disk(fingerprint)
         if cached is not None:
@@ -52,19 +69,36 @@ def profile_source(
             return cached
     group = ", ".join([*(quote_ident(k) for k in keys), event_sql])
     late = f"coalesce(bool_or({created_sql} > {event_sql}), false)" if created_sql else "false"
+    lag = (
+        f"approx_quantile(epoch_us({created_sql}) - epoch_us({event_sql}), 0.5)"
+        if created_sql
+        else "0"
+    )
+    distinct_keys = (
+        f"approx_count_distinct(hash({', '.join(quote_ident(k) for k in keys)}))" if keys else "1"
+    )
+    span = f"epoch_us(max({event_sql})) - epoch_us(min({event_sql}))"
     present = f"WHERE {event_sql} IS NOT NULL"
     # GROUP BY rather than count(DISTINCT …): DuckDB's grouped aggregate spills to disk under a
     # memory limit, where the distinct count failed with an out-of-memory error.
     sql = (
         f"SELECT EXISTS (SELECT 1 FROM {table} {present} GROUP BY {group} HAVING count(*) > 1), "
-        f"(SELECT {late} FROM {table} {present})"
+        f"* FROM (SELECT {late}, coalesce({lag}, 0)::DOUBLE, count(*), {distinct_keys}, "
+        f"coalesce({span}, 0)::DOUBLE FROM {table} {present})"
     )
     try:
         rows = con.sql(sql).fetchall()
     except duckdb.Error as exc:
         advice = duckdb_advice(exc)
         raise RetrievalError(f"Cannot profile the feature source `{table}`: {advice}") from exc
-    profile = SourceProfile(event_ties=bool(rows[0][0]), late_created=bool(rows[0][1]))
+    ties, late_created, median_lag, count, key_count, event_span = rows[0]
+    profile = SourceProfile(
+        event_ties=bool(ties),
+        late_created=bool(late_created),
+        median_lag_us=float(median_lag),
+        mean_gap_us=float(event_span) * max(int(key_count), 1) / max(int(count), 1),
+        rows_per_key=max(int(count), 1) / max(int(key_count), 1),
+    )
     if fingerprint is not None:
         _memory[fingerprint] = profile
         _write_disk(fingerprint, profile)
@@ -72,20 +106,14 @@ def profile_source(
 
 
 def _fingerprint(
-    table: str, keys: tuple[str, ...], event_sql: str, created_sql: str | None
+    location: SourceLocation, keys: tuple[str, ...], event_sql: str, created_sql: str | None
 ) -> str | None:
-    """A hash of the query shape and every named file's path, size and mtime; None if the
-    table is not made of local files (then nothing is cached)."""
-    paths = re.findall(r"read_parquet\('((?:[^']|'')*)'\)", table)
-    if not paths:
+    """A hash of the query shape and the location's files; None if the location is not made
+    of local files (then nothing is cached)."""
+    files = location.fingerprint()
+    if files is None:
         return None
-    parts: list[object] = [_FORMAT, table, keys, event_sql, created_sql]
-    for raw in paths:
-        path = Path(raw.replace("''", "'"))
-        if not path.is_file():
-            return None
-        stat = path.stat()
-        parts.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+    parts = [_FORMAT, files, keys, event_sql, created_sql]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 

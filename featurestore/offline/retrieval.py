@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import duckdb
 import pyarrow as pa
 from feast import FeatureStore
 
-from featurestore.offline.engine import connect
+from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.feast_sources import FeatureSelection, view_sources
-from featurestore.offline.pit import PointInTimeResult, point_in_time_join
+from featurestore.offline.pit import PointInTimeResult
 
 
 def historical_features(
@@ -25,14 +23,8 @@ def historical_features(
 ) -> PointInTimeResult:
     """Each spine row with the features as known at its event time (see README semantics)."""
     sources = view_sources(store, features)
-    opened = (
-        contextlib.nullcontext(connection)
-        if connection is not None
-        else connect(store.config.offline_store)
-    )
-    with opened as con:
-        return point_in_time_join(
-            con,
+    with OfflineEngine(store.config.offline_store, connection=connection) as engine:
+        return engine.historical_features(
             spine,
             sources,
             event_timestamp_column=event_timestamp_column,

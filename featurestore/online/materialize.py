@@ -13,15 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import duckdb
 import redis
 from feast import FeatureStore, FeatureView
 from feast.infra.offline_stores.file_source import FileSource
 
 from featurestore.errors import RetrievalError, TerminalError
-from featurestore.offline.feast_sources import source_table_expression
-from featurestore.offline.latest import pull_latest
-from featurestore.offline.pit import ViewSource
+from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.feast_sources import source_location
+from featurestore.offline.source import ViewSource
 from featurestore.online.writer import OnlineWriter
 from featurestore.progress import Reporter, SilentReporter
 
@@ -135,14 +134,10 @@ def _materialize_view(
 ) -> ViewMaterialized:
     began = time.perf_counter()
     task = f"materialize {view.name}"
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        latest = pull_latest(
-            con, latest_source(store, view), start, end, event_timestamp_column=_EVENT_TIME
+    with OfflineEngine(store.config.offline_store) as engine:
+        latest = engine.latest(
+            latest_source(store, view), start, end, event_timestamp_column=_EVENT_TIME
         )
-    finally:
-        con.close()
     reporter.start(task, total=latest.num_rows)
     key_ttl_seconds = getattr(store.config.online_store, "key_ttl_seconds", None)
     writer = OnlineWriter(client, store.project, key_ttl_seconds=key_ttl_seconds)
@@ -177,7 +172,7 @@ def latest_source(store: FeatureStore, view: FeatureView) -> ViewSource:
         )
     return ViewSource(
         name=view.name,
-        table=source_table_expression(source, store.config.repo_path),
+        location=source_location(source, store.config.repo_path),
         join_keys=tuple(view.join_keys),
         # A stream feature view lists its entity columns among its features too.
         features=tuple(field.name for field in view.features if field.name not in view.join_keys),

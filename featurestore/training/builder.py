@@ -18,10 +18,11 @@ from feast import FeatureService, FeatureStore
 
 from featurestore.errors import FeatureStoreError, RetrievalError
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
-from featurestore.offline.engine import connect
+from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.feast_sources import view_sources
 from featurestore.offline.knowledge import knowledge_time_report
-from featurestore.offline.pit import PointInTimeResult, point_in_time_join
+from featurestore.offline.pit import PointInTimeResult
+from featurestore.offline.source import SourceLocation
 from featurestore.policy import feature_refs_of
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.repo import policy_for_store
@@ -90,11 +91,10 @@ def build_training_set(
     sources = view_sources(store, selection)
     reporter.advance(task)
 
-    with connect(store.config.offline_store) as con:
-        spine, spine_rows = _deduplicated_spine(con, request)
+    with OfflineEngine(store.config.offline_store) as engine:
+        spine, spine_rows = _deduplicated_spine(engine.connection, request)
         reporter.advance(task)
-        joined = point_in_time_join(
-            con,
+        joined = engine.historical_features(
             spine,
             sources,
             event_timestamp_column=request.event_timestamp_column,
@@ -127,7 +127,7 @@ def build_training_set(
                     store.registry.get_any_feature_view(source.name, store.project)  # type: ignore[arg-type]
                 ),
                 "source": source.table,
-                "source_files": _fingerprints(source.table),
+                "source_files": _fingerprints(source.location),
                 "ttl_seconds": source.ttl.total_seconds() if source.ttl else None,
                 "created_timestamp_field": source.created_timestamp_field,
             }
@@ -264,17 +264,12 @@ def _write_splits(
     return paths, rows, ranges
 
 
-def _fingerprints(table_expression: str) -> list[dict[str, Any]]:
-    """SHA-256 of each local file a `read_parquet('…')` expression names."""
-    found = re.findall(r"read_parquet\('((?:[^']|'')*)'\)", table_expression)
-    files = []
-    for raw in found:
-        path = Path(raw.replace("''", "'"))
-        if path.is_file():
-            files.append(
-                {"path": str(path), "bytes": path.stat().st_size, "sha256": mf.file_sha256(path)}
-            )
-    return files
+def _fingerprints(location: SourceLocation) -> list[dict[str, Any]]:
+    """SHA-256 of each local file the source reads."""
+    return [
+        {"path": str(path), "bytes": path.stat().st_size, "sha256": mf.file_sha256(path)}
+        for path in location.files()
+    ]
 
 
 def _describe_spine(spine: str | Path | pa.Table) -> dict[str, Any]:

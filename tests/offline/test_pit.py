@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import duckdb
 import pyarrow as pa
@@ -17,8 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from featurestore.errors import RetrievalError
-from featurestore.offline import PointInTimeResult, ViewSource, point_in_time_join
+from featurestore.offline import (
+    PointInTimeResult,
+    SourceLocation,
+    ViewSource,
+    point_in_time_join,
+    refine,
+)
 from featurestore.offline.gather import ParquetRows, gather, positional_source
+from featurestore.offline.profile import SourceProfile
 
 BASE = datetime(2024, 3, 10, 6, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
@@ -72,7 +80,7 @@ def make_view(
 ) -> ViewSource:
     return ViewSource(
         name=name,
-        table=table,
+        location=SourceLocation.relation(table),
         join_keys=keys,
         features=features,
         timestamp_field="event_ts",
@@ -323,11 +331,10 @@ def _typed_features(path: Path) -> ViewSource:
     pq.write_table(table, path, row_group_size=2)
     return ViewSource(
         name="typed",
-        table=f"read_parquet('{path}')",
+        location=SourceLocation.parquet(path),
         join_keys=("driver",),
         features=("label", "seen", "scores", "flag"),
         timestamp_field="event_ts",
-        parquet_file=str(path),
     )
 
 
@@ -335,11 +342,15 @@ def test_features_read_by_position_equal_those_read_in_the_join(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     by_position = _typed_features(tmp_path / "typed.parquet")
-    in_join = ViewSource(**{**by_position.__dict__, "parquet_file": None})
+    # The same file through a table expression is read in the join.
+    in_join = ViewSource(
+        **{**by_position.__dict__, "location": SourceLocation.relation(by_position.table)}
+    )
     spine = make_spine([(2, 3), (1, 6), (3, 6), (1, -1), (1, 4), (2, 1)])
 
     # Every feature type here is read from the file by position, none in the join itself.
-    assert positional_source(con, by_position.parquet_file, by_position.table, by_position.features)
+    file = by_position.location.positional_file
+    assert positional_source(con, file, by_position.table, by_position.features)
     late = point_in_time_join(con, spine, [by_position]).table
     early = point_in_time_join(con, spine, [in_join]).table
 
@@ -429,12 +440,21 @@ minutes = st.integers(min_value=0, max_value=6)
 key_values = rarely_none(st.integers(min_value=0, max_value=1))
 
 
+LATENESS = {
+    # created time minus event time, per row: sometimes early or late, rarely late, always late
+    "mixed": st.integers(-2, 3),
+    "few_late": st.integers(0, 7).map(lambda d: d - 4 if d > 4 else 0),
+    "all_late": st.integers(1, 6),
+}
+
+
 @st.composite
 def oracle_views(draw: st.DrawFn, index: int) -> OracleView:
     keys = draw(st.sampled_from([("a",), ("b",), ("a", "b"), ("b", "a")]))
     features = tuple(f"f{index}_{j}" for j in range(draw(st.integers(1, 2))))
     has_created = draw(st.booleans())
-    created = rarely_none(st.builds(lambda e, d: e + d, minutes, st.integers(-2, 3)))
+    lag = LATENESS[draw(st.sampled_from(sorted(LATENESS)))]
+    created = rarely_none(st.builds(lambda e, d: e + d, minutes, lag))
     row = st.fixed_dictionaries(
         {
             **dict.fromkeys(keys, key_values),
@@ -449,6 +469,14 @@ def oracle_views(draw: st.DrawFn, index: int) -> OracleView:
         return (*(row[k] for k in keys), row["event"], row["created"])
 
     rows = draw(st.lists(row, min_size=1, max_size=10, unique_by=identity))
+    if has_created:
+        # Restatements: same key and event time, other values, created later.
+        restated = draw(st.lists(st.tuples(st.sampled_from(rows), st.integers(1, 6)), max_size=4))
+        for original, delay in restated:
+            again = {**original, **{f: draw(rarely_none(st.integers(0, 99))) for f in features}}
+            again["created"] = (original["created"] or original["event"]) + delay
+            rows.append(again)
+        rows = list({identity(row): row for row in rows}.values())
     ttl = draw(st.one_of(st.none(), st.integers(min_value=0, max_value=3)))
     return OracleView(f"v{index}", keys, features, has_created, ttl, tuple(rows))
 
@@ -464,17 +492,16 @@ def _register(con: duckdb.DuckDBPyConnection, view: OracleView, folder: Path | N
     if view.has_created:
         created = [None if row["created"] is None else at(row["created"]) for row in view.rows]
         columns["created_ts"] = pa.array(created, TS)
-    table, parquet_file = view.name, None
     if folder is None:
         con.register(view.name, pa.table(columns))
+        location = SourceLocation.relation(view.name)
     else:
-        parquet_file = str(folder / f"{view.name}.parquet")
+        parquet_file = folder / f"{view.name}.parquet"
         pq.write_table(pa.table(columns), parquet_file, row_group_size=3)
-        table = f"read_parquet('{parquet_file}')"
+        location = SourceLocation.parquet(parquet_file)
     return ViewSource(
         name=view.name,
-        table=table,
-        parquet_file=parquet_file,
+        location=location,
         join_keys=view.keys,
         features=view.features,
         timestamp_field="event_ts",
@@ -501,6 +528,7 @@ def _register(con: duckdb.DuckDBPyConnection, view: OracleView, folder: Path | N
         [None, "UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
     ),
     in_parquet=st.booleans(),
+    method=st.sampled_from(["profile", "refine", "refine_by_window", "window"]),
 )
 def test_matches_brute_force_oracle(
     views: tuple[OracleView, ...],
@@ -509,7 +537,11 @@ def test_matches_brute_force_oracle(
     full_feature_names: bool,
     spine_zone: str | None,
     in_parquet: bool,
+    method: str,
 ) -> None:
+    """Every way of applying the rule (refining a plain join's late picks, by a join or a
+    window, or one window over every row), and the one the profile chooses, give the oracle's
+    answer, and the hidden-row report its brute-force count."""
     times = [None if row["t"] is None else at(row["t"]) for row in spine]
     spine_table = pa.table(
         {
@@ -525,7 +557,20 @@ def test_matches_brute_force_oracle(
     expected_features, expected_hidden = _oracle(
         spine, list(views), as_known_at, full_feature_names
     )
-    with duckdb.connect() as con, tempfile.TemporaryDirectory() as folder:
+    backfilled = {
+        "profile": SourceProfile.backfilled,
+        "refine": property(lambda _: False),
+        "refine_by_window": property(lambda _: False),
+        "window": property(lambda profile: profile.late_created),
+    }[method]
+    # The second pass joins open spine rows to their key's rows unless that is too many pairs.
+    max_pairs = 0 if method == "refine_by_window" else refine.MAX_JOINED_PAIRS
+    with (
+        duckdb.connect() as con,
+        tempfile.TemporaryDirectory() as folder,
+        mock.patch.object(SourceProfile, "backfilled", backfilled),
+        mock.patch.object(refine, "MAX_JOINED_PAIRS", max_pairs),
+    ):
         # Naive spine times must still be read as UTC, whatever the session's zone.
         con.execute("SET TimeZone = 'Asia/Kolkata'")
         sources = [_register(con, view, Path(folder) if in_parquet else None) for view in views]
