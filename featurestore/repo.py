@@ -93,6 +93,8 @@ def open_store(settings: Settings, redis_url: str) -> FeatureStore:
 def load_definitions(settings: Settings) -> RepoContents:
     """Import the repo's Python definitions against the settings' data dir."""
     repo_path = settings.repo_path.resolve()
+    # Check the folder is a feature repo before importing any of its Python files.
+    read_repo_yaml(repo_path)
     # Resolved before loading changes into the repo folder: a relative data dir means the CWD's.
     data_dir = settings.data_dir.resolve()
     with _importable(repo_path), using_data_dir(data_dir):
