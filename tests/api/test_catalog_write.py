@@ -42,15 +42,20 @@ def test_registrar_updates_metadata_and_the_audit_log_shows_it(client: TestClien
     body = response.json()
     assert (body["kind"], body["name"], body["changed"]) == ("feature_view", "weather_hourly", True)
     assert body["audit"]["actor"].startswith("registrar:")
+    semantics = {"unit": "degF", "min": -50.0, "max": 130.0, "allowed": None, "nullable": True}
     assert body["audit"]["changes"] == {
         "description": {
             "before": "Latest hourly weather at the departure airport, as published (10 minutes "
             "after the hour); older than 2 hours counts as missing.",
             "after": "Hourly METAR weather.",
+            "registered": "Hourly METAR weather.",
         },
-        "fields.temp.tags.max": {"before": "120.0", "after": "130.0"},
-        "fields.temp.tags.min": {"before": "-40.0", "after": "-50.0"},
-        "tags.tier": {"before": None, "after": "gold"},
+        "fields.temp.semantics": {
+            "before": {**semantics, "min": -40.0, "max": 120.0},
+            "after": semantics,
+            "registered": semantics,
+        },
+        "tags.tier": {"before": None, "after": "gold", "registered": "gold"},
     }
     card = client.get("/catalog/features/weather_hourly/temp?measures=false", headers=READER)
     assert card.json()["semantics"]["min"] == -50.0
