@@ -94,6 +94,8 @@ def apply(repo: RepoOption = None, data_dir: DataDirOption = None) -> None:
     counts = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(result.objects.items()))
     stdout.print(f"Applied project [bold]{result.project}[/]: {counts}.")
     stdout.print(f"Registry: {result.registry_path}")
+    for line in result.overrides:
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _moment(value: str | None, option: str) -> datetime | None:
