@@ -17,7 +17,6 @@ from featurestore.errors import ConfigError
 Role = Literal["reader", "registrar", "admin"]
 
 
-
 class TokenConfig(BaseModel):
     """What an API token may do, and the actor name the audit log shows for it."""
 

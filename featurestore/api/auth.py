@@ -81,7 +81,6 @@ class Authorizer:
             "The API token is not valid; use one listed in the `api_tokens` setting."
         )
 
-
     def _anonymous(self, role: Role, token: str) -> str:
         if self._secret is None:
             self._secret = server_secret(self._secret_path)
