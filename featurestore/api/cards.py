@@ -74,6 +74,7 @@ def feature_card(service: CatalogService, view_name: str, name: str, measures: b
         offline_freshness=offline,
         online_freshness=online,
         measure_errors=errors,
+        provenance=dict(feature.provenance),
     )
 
 

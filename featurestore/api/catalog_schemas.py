@@ -262,6 +262,11 @@ class FeatureCard(BaseModel):
     offline_freshness: OfflineFreshness | None = Field(description="Latest offline rows.")
     online_freshness: OnlineFreshnessOut | None = Field(description="Sample of Redis values.")
     measure_errors: list[str] = Field(description="Why a measurement is missing.")
+    provenance: dict[str, str] = Field(
+        default_factory=dict,
+        description='Of `description` and `semantics`: "from definitions" or "registered by '
+        '<actor> at <time>".',
+    )
 
 
 class TrainingSetOut(BaseModel):
