@@ -157,6 +157,16 @@ class Ledger:
         yield from (_audit(row) for row in rows)
 
     @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: a consistent view across statements, no write lock."""
+        with self._connection() as con:
+            con.execute("BEGIN")
+            try:
+                yield con
+            finally:
+                con.execute("COMMIT")
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken before reading (`BEGIN IMMEDIATE`): writers queue."""
         with self._transaction() as con:

@@ -72,19 +72,24 @@ class RegisteredStore:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        with ledger.transaction() as con:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
+        with ledger.reading() as con:
+            exists = con.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'object_versions'"
+            ).fetchone()
+        if not exists:
+            with ledger.transaction() as con:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        con.execute(statement)
 
     def layer(self) -> dict[tuple[str, str], RegisteredMetadata]:
         """Every object's registered metadata and version."""
-        with self.ledger.transaction() as con:
+        with self.ledger.reading() as con:
             return _layer(con)
 
     def get(self, kind: str, name: str) -> RegisteredMetadata:
         """One object's registered metadata (empty, version 0, when nothing is registered)."""
-        with self.ledger.transaction() as con:
+        with self.ledger.reading() as con:
             return _object(con, kind, name)
 
     def write(
