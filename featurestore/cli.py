@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from featurestore.console import RichReporter, stderr, stdout
-from featurestore.errors import FeatureStoreError, MetadataErrors
+from featurestore.errors import FeatureStoreError, MetadataErrors, ObjectNotFoundError
 from featurestore.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -94,6 +94,8 @@ def apply(repo: RepoOption = None, data_dir: DataDirOption = None) -> None:
     counts = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(result.objects.items()))
     stdout.print(f"Applied project [bold]{result.project}[/]: {counts}.")
     stdout.print(f"Registry: {result.registry_path}")
+    for line in result.overrides:
+        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def _moment(value: str | None, option: str) -> datetime | None:
@@ -401,6 +403,58 @@ def demo(data_dir: DataDirOption = None, repo: RepoOption = None) -> None:
     stdout.print(
         "Next: edit feature_repo/ and run `featurestore apply`; run the tests with `pytest`."
     )
+
+
+catalog_app = typer.Typer(help="The catalog's registered metadata.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("export")
+def catalog_export(
+    only: Annotated[
+        str | None,
+        typer.Option("--object", help="Only this object, as KIND/NAME (e.g. feature_view/x)."),
+    ] = None,
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Drop registered values the definitions now equal."),
+    ] = False,
+    repo: RepoOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Print registered metadata as code to paste into the definitions (or prune it)."""
+    from featurestore.catalog.export import export_code, prune_repo, select
+    from featurestore.catalog.ledger import Ledger
+    from featurestore.catalog.registered import RegisteredStore, catalog_path
+    from featurestore.inventory import catalog_objects
+    from featurestore.repo import load_definitions
+
+    selected = None
+    if only is not None:
+        kind, _, name = only.partition("/")
+        if not name:
+            raise typer.BadParameter(
+                f"`{only}` is not KIND/NAME, e.g. `feature_view/weather_hourly`",
+                param_hint="--object",
+            )
+        selected = (kind, name)
+    settings = _settings(data_dir, repo)
+    objects = select(catalog_objects(load_definitions(settings)), selected)
+    if selected is not None and not objects:
+        raise ObjectNotFoundError(selected[0].replace("_", " "), selected[1])
+    store = RegisteredStore(Ledger(catalog_path(settings.data_dir)))
+    if prune:
+        for dropped in prune_repo(objects, store):
+            stdout.print(
+                f"Dropped registered {', '.join(dropped.keys)} of {dropped.kind} "
+                f"`{dropped.name}`: the definitions say the same.",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+        return
+    code = export_code(objects, store.layer())
+    stdout.print(code, end="", markup=False, highlight=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -1,8 +1,10 @@
 """Rights-to-use: effective terms along lineage and the purpose check every retrieval runs.
 
-A feature view is at most as permissive as its sources, a feature service or training set
-is the intersection of its views, and the most restrictive term wins. Training sets, online
-serving and the catalog all ask this one module.
+A feature view is at most as permissive as its sources and the entities it is keyed by, a
+feature service or training set is the intersection of its views (and the service's own
+terms), and the most restrictive term wins. Each object's terms are both its declared ones
+(definitions) and its registered ones (catalog API): a registered term can narrow, never
+widen. Training sets, online serving, model registration and the catalog all ask this module.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from feast import FeatureService, FeatureView, OnDemandFeatureView
+from feast import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from feast.data_source import DataSource
 
 from featurestore.errors import RetrievalError, TerminalError
+from featurestore.layers import FROM_DEFINITIONS, RegisteredLayer
 from featurestore.metadata import PII_ORDER, RightsTerms, parse_rights
 
 
@@ -24,6 +27,7 @@ class TermSource:
     kind: str
     name: str
     terms: RightsTerms
+    provenance: str = FROM_DEFINITIONS
 
 
 @dataclass(frozen=True)
@@ -115,11 +119,15 @@ class Policy:
         feature_views: Iterable[FeatureView],
         on_demand_feature_views: Iterable[OnDemandFeatureView] = (),
         feature_services: Iterable[FeatureService] = (),
+        entities: Iterable[Entity] = (),
+        registered: RegisteredLayer | None = None,
     ) -> None:
         self._sources = {source.name: source for source in data_sources}
         self._views: dict[str, FeatureView] = {view.name: view for view in feature_views}
         self._odfvs = {view.name: view for view in on_demand_feature_views}
         self._services = {service.name: service for service in feature_services}
+        self._entities = {entity.name: entity for entity in entities}
+        self._registered = registered or {}
 
     def view_rights(self, view_name: str) -> EffectiveRights:
         """Effective terms of a feature view: its own terms combined with its sources'."""
@@ -131,7 +139,11 @@ class Policy:
                 f"Feature view `{view_name}` is not registered; run `featurestore apply` or "
                 "check the name."
             )
-        chain = [*self._source_chain(view), *_stated("feature view", view.name, view.tags)]
+        chain = [
+            *self._source_chain(view),
+            *self._entity_chain(view),
+            *self._stated("feature_view", view.name, view.tags),
+        ]
         return _effective("feature view", view.name, chain)
 
     def service_rights(self, service_name: str) -> EffectiveRights:
@@ -144,15 +156,29 @@ class Policy:
             for projection in service.feature_view_projections
             for link in self.view_rights(projection.name).chain
         ]
+        chain.extend(self._stated("feature_service", service.name, service.tags))
         return _effective("feature service", service.name, chain)
 
-    def check(self, purpose: str, feature_refs: Sequence[str]) -> Decision:
-        """Whether every `view:feature` in `feature_refs` may be used for `purpose`."""
+    def check(
+        self, purpose: str, feature_refs: Sequence[str], feature_service: str | None = None
+    ) -> Decision:
+        """Whether every `view:feature` in `feature_refs` may be used for `purpose`; through
+        `feature_service`, its own terms apply to each feature too."""
         denials: list[Denial] = []
         terms: dict[str, EffectiveRights] = {}
+        service_chain: list[TermSource] = []
+        if feature_service is not None:
+            service = self._services.get(feature_service)
+            if service is None:
+                raise RetrievalError(f"Feature service `{feature_service}` is not registered.")
+            service_chain = self._stated("feature_service", service.name, service.tags)
         for ref in feature_refs:
             view_name = ref.partition(":")[0]
-            rights = terms.get(view_name) or self.view_rights(view_name)
+            rights = terms.get(view_name)
+            if rights is None:
+                rights = self.view_rights(view_name)
+                if service_chain:
+                    rights = _effective(rights.kind, rights.name, [*rights.chain, *service_chain])
             terms[view_name] = rights
             denial = _denial(ref, purpose, rights)
             if denial is not None:
@@ -165,8 +191,15 @@ class Policy:
         if source is None:
             raise RetrievalError(f"Data source `{source_name}` is not registered.")
         return _effective(
-            "data source", source.name, _stated("data source", source.name, source.tags)
+            "data source", source.name, self._stated("data_source", source.name, source.tags)
         )
+
+    def entity_rights(self, entity_name: str) -> EffectiveRights:
+        """Effective terms of an entity: the terms it states about its key."""
+        entity = self._entities.get(entity_name)
+        if entity is None:
+            raise RetrievalError(f"Entity `{entity_name}` is not registered.")
+        return _effective("entity", entity.name, self._stated("entity", entity.name, entity.tags))
 
     def features_rights(self, kind: str, name: str, feature_refs: Sequence[str]) -> EffectiveRights:
         """Effective terms of anything built from `feature_refs`, e.g. a training set or model."""
@@ -180,8 +213,32 @@ class Policy:
             if source is None:
                 continue
             registered = self._sources.get(source.name, source)
-            chain.extend(_stated("data source", registered.name, registered.tags))
+            chain.extend(self._stated("data_source", registered.name, registered.tags))
         return chain
+
+    def _entity_chain(self, view: FeatureView) -> list[TermSource]:
+        chain: list[TermSource] = []
+        for name in view.entities:
+            entity = self._entities.get(name)
+            tags = entity.tags if entity is not None else {}
+            chain.extend(self._stated("entity", name, tags))
+        return chain
+
+    def _stated(
+        self, kind: str, name: str, tags: Mapping[str, str], label: str = ""
+    ) -> list[TermSource]:
+        """The declared terms in `tags` and the registered terms of the object, if any."""
+        label = label or kind.replace("_", " ")
+        stated = []
+        declared = parse_rights(tags)
+        if declared is not None:
+            stated.append(TermSource(label, name, declared))
+        record = self._registered.get((kind, name))
+        registered = record.rights() if record is not None else None
+        if registered is not None:
+            terms, value = registered
+            stated.append(TermSource(label, name, terms, value.provenance))
+        return stated
 
     def _odfv_rights(self, view: OnDemandFeatureView) -> EffectiveRights:
         chain = [
@@ -189,7 +246,7 @@ class Policy:
             for projection in view.source_feature_view_projections.values()
             for link in self.view_rights(projection.name).chain
         ]
-        chain.extend(_stated("on-demand feature view", view.name, view.tags))
+        chain.extend(self._stated("feature_view", view.name, view.tags, "on-demand feature view"))
         return _effective("on-demand feature view", view.name, chain)
 
 
@@ -200,11 +257,6 @@ def feature_refs_of(service: FeatureService) -> list[str]:
         for projection in service.feature_view_projections
         for feature in projection.features
     ]
-
-
-def _stated(kind: str, name: str, tags: Mapping[str, str]) -> list[TermSource]:
-    terms = parse_rights(tags)
-    return [TermSource(kind, name, terms)] if terms is not None else []
 
 
 def _effective(kind: str, name: str, chain: list[TermSource]) -> EffectiveRights:

@@ -18,6 +18,7 @@ from feast.repo_operations import parse_repo
 
 from featurestore.definitions import using_data_dir
 from featurestore.errors import ConfigError, FeatureStoreError
+from featurestore.layers import RegisteredLayer
 from featurestore.policy import Policy
 from featurestore.settings import Settings
 
@@ -72,7 +73,9 @@ def build_repo_config(settings: Settings, redis_url: str) -> RepoConfig:
     raw["registry"] = {
         "registry_type": "file",
         "path": str((settings.data_dir / "registry.db").resolve()),
-        "cache_ttl_seconds": 60,
+        # 0 = no expiry: Feast re-reads the file when its mtime changes, and the rights path
+        # refreshes on every change of the metadata version, never on a timer.
+        "cache_ttl_seconds": 0,
     }
     raw.setdefault("provider", "local")
     raw.setdefault("entity_key_serialization_version", 3)
@@ -93,6 +96,8 @@ def open_store(settings: Settings, redis_url: str) -> FeatureStore:
 def load_definitions(settings: Settings) -> RepoContents:
     """Import the repo's Python definitions against the settings' data dir."""
     repo_path = settings.repo_path.resolve()
+    # Check the folder is a feature repo before importing any of its Python files.
+    read_repo_yaml(repo_path)
     # Resolved before loading changes into the repo folder: a relative data dir means the CWD's.
     data_dir = settings.data_dir.resolve()
     with _importable(repo_path), using_data_dir(data_dir):
@@ -135,8 +140,17 @@ def _importable(repo_path: Path) -> Iterator[None]:
             sys.path.remove(str(repo_path))
 
 
-def policy_for_store(store: FeatureStore) -> Policy:
-    """The rights policy over everything registered in the store's project."""
+def data_dir_of(store: FeatureStore) -> Path:
+    """The data dir a store built by `open_store` keeps its registry (and catalog) in."""
+    registry = store.config.registry
+    return Path(getattr(registry, "path", registry)).parent
+
+
+def policy_for_store(store: FeatureStore, registered: RegisteredLayer | None = None) -> Policy:
+    """The rights policy over everything registered in the store's project: declared terms
+    from the registry and registered terms from the catalog store of the same data dir."""
+    from featurestore.catalog.registered import read_layer
+
     views = {view.name: view for view in store.list_feature_views()}
     views.update({view.name: view for view in store.list_stream_feature_views()})
     return Policy(
@@ -144,4 +158,6 @@ def policy_for_store(store: FeatureStore) -> Policy:
         feature_views=views.values(),
         on_demand_feature_views=store.list_on_demand_feature_views(),
         feature_services=store.list_feature_services(),
+        entities=store.list_entities(),
+        registered=read_layer(data_dir_of(store)) if registered is None else registered,
     )

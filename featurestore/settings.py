@@ -8,13 +8,28 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from featurestore.errors import ConfigError
 
 Role = Literal["reader", "registrar", "admin"]
+
+
+class TokenConfig(BaseModel):
+    """What an API token may do, and the actor name the audit log shows for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Role = Field(description="`reader`, `registrar` or `admin`.")
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Actor name in the audit log, e.g. `data-governance`. Unset: a keyed hash "
+        "of the token.",
+    )
+
 
 CONFIG_FILE_ENV = "FEATURESTORE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("featurestore.toml")
@@ -55,9 +70,10 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="Address the catalog API binds.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port of the catalog API.")
-    api_tokens: dict[str, Role] = Field(
+    api_tokens: dict[str, Role | TokenConfig] = Field(
         default_factory=dict,
-        description="Bearer token → role (`reader`, `registrar` or `admin`).",
+        description="Bearer token → role (`reader`, `registrar` or `admin`), or → "
+        '`{"role": …, "name": …}` to name the actor the audit log shows.',
     )
     serving_log_sample_rate: float = Field(
         default=0.1,

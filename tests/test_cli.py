@@ -84,3 +84,25 @@ def test_unknown_dataset_is_a_usage_error() -> None:
 
     assert result.returncode == 2
     assert "trains" in result.stderr
+
+
+def test_apply_refuses_a_folder_without_feature_store_yaml_before_running_it(
+    tmp_path: Path, redis_url: str
+) -> None:
+    folder = tmp_path / "not_a_repo"
+    folder.mkdir()
+    marker = tmp_path / "ran.txt"
+    (folder / "script.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+
+    result = run_cli(
+        "apply",
+        "--repo",
+        str(folder),
+        "--data-dir",
+        str(tmp_path / "data"),
+        env={"FEATURESTORE_REDIS_URL": redis_url},
+    )
+
+    assert result.returncode == 1
+    assert "feature_store.yaml" in result.stderr
+    assert not marker.exists()

@@ -2,20 +2,27 @@
 
 With no tokens configured, reads are open to anyone and writes are refused. Pages may carry
 the token in a cookie instead of a header; writes accept only the header (no CSRF by cookie).
+
+The actor the audit log names is the token's configured `name`; without one, it is
+`<role>:<HMAC-SHA256 of the token>` keyed by a secret kept in the data dir
+(`catalog/actor.key`), so the log never holds anything that helps guess a token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import os
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from featurestore.errors import AuthenticationError, PermissionDeniedError
-from featurestore.settings import Role, Settings
+from featurestore.settings import Role, Settings, TokenConfig
 
 TOKEN_COOKIE = "featurestore_token"
 ROLE_ORDER: tuple[Role, ...] = ("reader", "registrar", "admin")
@@ -46,7 +53,12 @@ class Authorizer:
     """Resolves the caller of a request against the configured tokens."""
 
     def __init__(self, settings: Settings) -> None:
-        self._tokens = dict(settings.api_tokens)
+        self._tokens = {
+            token: config if isinstance(config, TokenConfig) else TokenConfig(role=config)
+            for token, config in settings.api_tokens.items()
+        }
+        self._secret_path = settings.data_dir / "catalog" / "actor.key"
+        self._secret: bytes | None = None
 
     def principal(self, token: str | None, *, write: bool) -> Principal:
         """The caller holding `token`; AuthenticationError when it cannot be trusted."""
@@ -62,13 +74,39 @@ class Authorizer:
                 "This needs an API token: send `Authorization: Bearer <token>` with a token "
                 "from the `api_tokens` setting."
             )
-        for known, role in self._tokens.items():
+        for known, config in self._tokens.items():
             if hmac.compare_digest(known.encode(), token.encode()):
-                digest = hashlib.sha256(token.encode()).hexdigest()[:10]
-                return Principal(role, f"{role}:{digest}")
+                return Principal(config.role, config.name or self._anonymous(config.role, token))
         raise AuthenticationError(
             "The API token is not valid; use one listed in the `api_tokens` setting."
         )
+
+    def _anonymous(self, role: Role, token: str) -> str:
+        if self._secret is None:
+            self._secret = server_secret(self._secret_path)
+        digest = hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()[:16]
+        return f"{role}:{digest}"
+
+
+def server_secret(path: Path) -> bytes:
+    """The server's secret key, created once (owner-only) and shared by every process.
+
+    Written to a private temporary file, then hard-linked into place: a process either
+    creates the complete file or finds one, never a half-written one."""
+    if path.is_file():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secrets.token_bytes(32))
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process won the race; use its key
+    finally:
+        temporary.unlink()
+    return path.read_bytes()
 
 
 def install_authorizer(app: FastAPI, authorizer: Authorizer) -> None:

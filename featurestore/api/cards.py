@@ -16,7 +16,7 @@ from featurestore.api.catalog_schemas import (
     UsedBy,
 )
 from featurestore.api.coverage_schemas import FeatureCoverage, OfflineFreshness, OnlineFreshnessOut
-from featurestore.catalog.entries import ObjectKind, TrainingSetEntry
+from featurestore.catalog.entries import FeatureEntry, ObjectKind, TrainingSetEntry
 from featurestore.catalog.lineage import Lineage
 from featurestore.catalog.service import CatalogService
 from featurestore.errors import FeatureStoreError, ObjectNotFoundError
@@ -74,6 +74,7 @@ def feature_card(service: CatalogService, view_name: str, name: str, measures: b
         offline_freshness=offline,
         online_freshness=online,
         measure_errors=errors,
+        provenance=dict(feature.provenance),
     )
 
 
@@ -96,7 +97,7 @@ def object_detail(service: CatalogService, kind: ObjectKind, name: str) -> Objec
     found: dict[str, Any] | None = None
     if kind is ObjectKind.entity and name in catalog.entities:
         entity = catalog.entities[name]
-        found = _common(entity, None, ["join_keys", "value_type"])
+        found = _common(entity, entity.rights, ["join_keys", "value_type"])
         found["refs"] = [f.ref for f in catalog.features.values() if name in f.entities]
     elif kind is ObjectKind.data_source and name in catalog.sources:
         source = catalog.sources[name]
@@ -127,7 +128,8 @@ def object_detail(service: CatalogService, kind: ObjectKind, name: str) -> Objec
         found["properties"]["purposes_no_longer_allowed"] = [
             purpose
             for purpose in model.purposes
-            if model_service and not snap.policy.check(purpose, model_service.features).allowed
+            if model_service
+            and not snap.policy.check(purpose, model_service.features, model_service.name).allowed
         ]
     elif kind is ObjectKind.feature and name in catalog.features:
         feature = catalog.features[name]
@@ -147,13 +149,17 @@ def object_detail(service: CatalogService, kind: ObjectKind, name: str) -> Objec
 def _common(entry: Any, rights: EffectiveRights | None, properties: list[str]) -> dict[str, Any]:
     """Description, owner, tags, rights and the named properties of a catalog entry."""
     values = {key: getattr(entry, key) for key in properties}
-    return {
+    found: dict[str, Any] = {
         "description": getattr(entry, "description", ""),
         "owner": getattr(entry, "owner", ""),
         "tags": dict(getattr(entry, "tags", {})),
         "rights": Rights.of(rights) if rights else None,
         "properties": {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()},
+        "provenance": dict(getattr(entry, "provenance", {})),
     }
+    if hasattr(entry, "version") and not isinstance(entry, FeatureEntry):
+        found["version"] = entry.version
+    return found
 
 
 def rights_check(
@@ -168,7 +174,7 @@ def rights_check(
                 "feature service", feature_service, "search the catalog for the right name"
             )
         refs = [*refs, *svc.features]
-    decision = service.check(purpose, list(dict.fromkeys(refs)))
+    decision = service.check(purpose, list(dict.fromkeys(refs)), feature_service)
     return RightsCheckOut(
         purpose=purpose,
         allowed=decision.allowed,

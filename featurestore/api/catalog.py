@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, FastAPI, Query, Response
+from fastapi import APIRouter, Body, FastAPI, Header, Query, Response
 
 from featurestore.api.auth import Authorizer, ReaderDep, RegistrarDep, install_authorizer
 from featurestore.api.cards import feature_card, object_detail, rights_check, training_set_out
@@ -105,29 +105,54 @@ def catalog_router(service: CatalogService) -> APIRouter:
         return feature_card(service, view, feature, measures)
 
     @router.get("/objects/{kind}/{name}", response_model=ObjectDetail, responses=READ)
-    def detail(_: ReaderDep, kind: ObjectKind, name: str) -> ObjectDetail:
-        """Any catalog object: metadata, effective rights, properties and features."""
-        return object_detail(service, kind, name)
+    def detail(_: ReaderDep, kind: ObjectKind, name: str, response: Response) -> ObjectDetail:
+        """Any catalog object: metadata with provenance, effective rights, properties and
+        features. Writable kinds carry their metadata version as `ETag`."""
+        found = object_detail(service, kind, name)
+        if found.version is not None:
+            response.headers["ETag"] = f'"{found.version}"'
+        return found
 
     @router.patch(
         "/objects/{kind}/{name}",
         response_model=MetadataUpdated,
-        responses=error_responses(401, 403, 404, 422, 503),
+        responses=error_responses(401, 403, 404, 409, 422, 503),
     )
     def update_metadata(
         principal: RegistrarDep,
         kind: WritableKind,
         name: str,
         update: Annotated[MetadataUpdateIn, Body()],
+        response: Response,
+        if_match: Annotated[
+            str | None,
+            Header(description='The `ETag` last read, e.g. `"3"`; stale → 409.'),
+        ] = None,
     ) -> MetadataUpdated:
-        """Register owner, description, tags, rights (admin) or field semantics of an object."""
+        """Register owner, description, tags, rights (admin) or field semantics of an object.
+
+        Only the named values change. Registered values live beside the definitions and win
+        over them (rights: the most restrictive wins); an explicit null drops one (admin)."""
         if update.rights is not None:
             principal.require("admin", "change rights terms")
-        entry = service.update_metadata(
-            ObjectKind(kind.value), name, update.to_update(), principal.actor, principal.role
+        changes = update.to_update()
+        if changes.removes():
+            principal.require("admin", "drop registered metadata")
+        result = service.update_metadata(
+            ObjectKind(kind.value),
+            name,
+            changes,
+            principal.actor,
+            principal.role,
+            if_match=_etag_value(if_match),
         )
+        response.headers["ETag"] = f'"{result.metadata.version}"'
         return MetadataUpdated(
-            kind=kind.value, name=name, changed=bool(entry.changes), audit=AuditEntryOut.of(entry)
+            kind=kind.value,
+            name=name,
+            changed=result.audit is not None,
+            version=result.metadata.version,
+            audit=AuditEntryOut.of(result.audit) if result.audit else None,
         )
 
     @router.get("/lineage/{kind}/{name}", response_model=LineageResponse, responses=READ)
@@ -268,6 +293,13 @@ def catalog_router(service: CatalogService) -> APIRouter:
         )
 
     return router
+
+
+def _etag_value(header: str | None) -> str | None:
+    """`"3"`, `W/"3"` or `3` → `3`; `*` (any version) → None."""
+    if header is None or header.strip() == "*":
+        return None
+    return header.strip().removeprefix("W/").strip('"')
 
 
 def mount_catalog(app: FastAPI, settings: Settings, redis_url: str) -> CatalogService:

@@ -1,7 +1,8 @@
 """HTTP answers for the catalog's errors: JSON bodies, never tracebacks.
 
-401 no/bad token, 403 role too low or purpose not allowed, 404 unknown object, 422 metadata
-that fails the schema (in FastAPI's validation shape, `loc` naming the field).
+401 no/bad token, 403 role too low or purpose not allowed, 404 unknown object, 409 a stale
+`If-Match` version, 422 metadata that fails the schema (in FastAPI's validation shape, `loc`
+naming the field).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from featurestore.api.catalog_schemas import DenialOut, ErrorBody
+from featurestore.catalog.registered import VersionConflictError
 from featurestore.errors import (
     AuthenticationError,
     MetadataError,
@@ -53,6 +55,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: (ErrorBody, "No API token, or one that is not configured."),
         403: (ForbiddenBody, "Role too low, or purpose not allowed."),
         404: (ErrorBody, "The named object does not exist."),
+        409: (ErrorBody, "`If-Match` names a version that is no longer current."),
         422: (ValidationBody, "A field failed validation; `loc` names it."),
         503: (ErrorBody, "The registry or a service is not available yet."),
     }
@@ -91,6 +94,13 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse(status_code=422, content=ValidationBody(detail=items).model_dump())
 
+    async def conflict(request: Request, exc: Exception) -> JSONResponse:
+        response = _body(409, exc)
+        if isinstance(exc, VersionConflictError):
+            response.headers["ETag"] = f'"{exc.current}"'
+        return response
+
+    app.add_exception_handler(VersionConflictError, conflict)
     app.add_exception_handler(ObjectNotFoundError, not_found)
     app.add_exception_handler(AuthenticationError, unauthenticated)
     app.add_exception_handler(PermissionDeniedError, forbidden)

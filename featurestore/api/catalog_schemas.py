@@ -37,6 +37,10 @@ class TermLink(BaseModel):
     kind: str = Field(description="Kind of the object stating the terms.")
     name: str = Field(description="Its name.")
     terms: Terms = Field(description="The terms it states.")
+    provenance: str = Field(
+        default="from definitions",
+        description='"from definitions", or "registered by <actor> at <time>".',
+    )
 
 
 class Rights(BaseModel):
@@ -54,7 +58,12 @@ class Rights(BaseModel):
             name=rights.name,
             terms=Terms.model_validate(rights.terms.model_dump()) if rights.terms else None,
             chain=[
-                TermLink(kind=link.kind, name=link.name, terms=Terms(**link.terms.model_dump()))
+                TermLink(
+                    kind=link.kind,
+                    name=link.name,
+                    terms=Terms(**link.terms.model_dump()),
+                    provenance=link.provenance,
+                )
                 for link in rights.chain
             ],
         )
@@ -253,6 +262,11 @@ class FeatureCard(BaseModel):
     offline_freshness: OfflineFreshness | None = Field(description="Latest offline rows.")
     online_freshness: OnlineFreshnessOut | None = Field(description="Sample of Redis values.")
     measure_errors: list[str] = Field(description="Why a measurement is missing.")
+    provenance: dict[str, str] = Field(
+        default_factory=dict,
+        description='Of `description` and `semantics`: "from definitions" or "registered by '
+        '<actor> at <time>".',
+    )
 
 
 class TrainingSetOut(BaseModel):
@@ -278,3 +292,11 @@ class ObjectDetail(BaseModel):
     rights: Rights | None = Field(description="Effective rights, where they apply.")
     properties: dict[str, Any] = Field(description="Kind-specific: keys, path, ttl, features….")
     features: list[FeatureSummary] = Field(description="Features it holds or selects.")
+    provenance: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per metadata key (`owner`, `tags.tier`, `fields.temp.description`, …): "
+        '"from definitions" or "registered by <actor> at <time>".',
+    )
+    version: int | None = Field(
+        default=None, description="Metadata version of writable kinds; the `ETag` to send back."
+    )

@@ -17,7 +17,7 @@ PURPOSE_PATTERN = r"^[a-z][a-z0-9_\-]*$"
 
 
 class FieldUpdateIn(BaseModel):
-    """New description and/or semantics of one field of a feature view."""
+    """New description and/or semantics of one field of a feature view (null: unregister)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -28,7 +28,10 @@ class FieldUpdateIn(BaseModel):
 
 
 class MetadataUpdateIn(BaseModel):
-    """Metadata to set on a registered object; omitted values stay as they are."""
+    """Metadata to register on an object; omitted values stay as they are.
+
+    An explicit null drops the registered value, so the declared one applies again (role
+    `admin`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -36,16 +39,24 @@ class MetadataUpdateIn(BaseModel):
     description: str | None = Field(default=None, description="What it holds and why.")
     tags: dict[str, str | None] | None = Field(
         default=None,
-        description="Tags to set; a null value removes the tag. Rights go in `rights`.",
+        description="Tags to register; a null value drops the registered tag. Rights go in "
+        "`rights`.",
     )
     rights: RightsTerms | None = Field(
-        default=None, description="Replaces all rights terms (needs role `admin`)."
+        default=None,
+        description="Registered rights terms (needs role `admin`); they can only narrow the "
+        "declared ones. Null drops them.",
     )
     fields: dict[str, FieldUpdateIn] = Field(
         default_factory=dict, description="Per field of a feature view: description, semantics."
     )
 
     def to_update(self) -> MetadataUpdate:
+        remove = {key for key in ("owner", "description", "rights") if _null(self, key)}
+        for name, change in self.fields.items():
+            remove.update(
+                f"fields.{name}.{key}" for key in ("description", "semantics") if _null(change, key)
+            )
         return MetadataUpdate(
             owner=self.owner,
             description=self.description,
@@ -58,7 +69,13 @@ class MetadataUpdateIn(BaseModel):
                 )
                 for name, change in self.fields.items()
             },
+            remove=frozenset(remove),
         )
+
+
+def _null(model: BaseModel, key: str) -> bool:
+    """Whether the request set `key` to null explicitly (rather than leaving it out)."""
+    return key in model.model_fields_set and getattr(model, key) is None
 
 
 class AuditEntryOut(BaseModel):
@@ -66,12 +83,15 @@ class AuditEntryOut(BaseModel):
 
     id: int = Field(description="Sequence number.")
     at: datetime = Field(description="When (UTC).")
-    actor: str = Field(description="`role:token-id` of the caller.")
+    actor: str = Field(description="The token's configured name, else `role:<keyed hash>`.")
     role: str = Field(description="The caller's role.")
     action: str = Field(description="update_metadata, register_model or update_model.")
     object_kind: str = Field(description="Kind of the object changed.")
     object_name: str = Field(description="Its name.")
     changes: dict[str, Any] = Field(description="Per changed field: before and after.")
+    origin: str | None = Field(
+        default=None, description="For `apply`: the definition file that declares the object."
+    )
 
     @classmethod
     def of(cls, entry: AuditEntry) -> AuditEntryOut:
@@ -93,7 +113,10 @@ class MetadataUpdated(BaseModel):
     kind: str = Field(description="Kind of the object.")
     name: str = Field(description="Its name.")
     changed: bool = Field(description="False when the update changed nothing.")
-    audit: AuditEntryOut = Field(description="The audit entry recorded.")
+    version: int = Field(description="The object's metadata version now (also the `ETag`).")
+    audit: AuditEntryOut | None = Field(
+        description="The audit entry recorded; null when nothing changed."
+    )
 
 
 class ModelIn(BaseModel):

@@ -40,6 +40,9 @@ class EntityEntry:
     tags: Mapping[str, str]
     join_keys: tuple[str, ...]
     value_type: str
+    rights: EffectiveRights | None = None
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class SourceEntry:
     path: str | None = None
     topic: str | None = None
     batch_source: str | None = None
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,8 @@ class ViewEntry:
     batch_source: str | None = None
     stream_source: str | None = None
     source_views: tuple[str, ...] = ()
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    version: int = 0
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,8 @@ class FeatureEntry:
     view_tags: Mapping[str, str]
     entities: tuple[str, ...]
     rights: EffectiveRights
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    """Of `description` and `semantics`: "from definitions" or "registered by … at …"."""
 
     @property
     def ref(self) -> str:
@@ -112,6 +121,8 @@ class ServiceEntry:
     tags: Mapping[str, str]
     features: tuple[str, ...]
     rights: EffectiveRights
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    version: int = 0
 
 
 @dataclass(frozen=True)

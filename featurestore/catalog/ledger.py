@@ -1,10 +1,16 @@
-"""Registered models and the audit log, in one SQLite file; every write is one transaction."""
+"""Registered models and the audit log, in one SQLite file; every write is one transaction.
+
+The same file holds the registered metadata layer (`catalog/registered.py`). Every change
+appends an audit entry, so the largest audit id is the store's version: cheap to read on each
+request, and it grows with every write from any process.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -51,6 +57,8 @@ class AuditEntry:
     object_kind: str
     object_name: str
     changes: dict[str, Any]
+    origin: str | None = None
+    """Where the change came from when not the API, e.g. the definition file `apply` read."""
 
 
 class Ledger:
@@ -59,8 +67,12 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
         with self._connection() as con:
             con.executescript(_SCHEMA)  # idempotent; executescript manages its own commits
+            columns = {row["name"] for row in con.execute("PRAGMA table_info(audit)")}
+            if "origin" not in columns:  # ledgers written before `apply` was audited
+                con.execute("ALTER TABLE audit ADD COLUMN origin TEXT")
 
     def register_model(self, model: ModelEntry, role: str) -> tuple[ModelEntry, AuditEntry]:
         """Insert or update a model and audit the change, atomically."""
@@ -120,10 +132,45 @@ class Ledger:
         return total, [_audit(row) for row in rows]
 
     def version(self) -> int:
-        """Grows with every committed write (each write appends an audit entry)."""
-        with self._connection() as con:
+        """Grows with every committed write (each write appends an audit entry).
+
+        Read on a connection this thread keeps open: in autocommit mode every statement
+        sees the latest commit of any process, and no connection is opened per request.
+        """
+        con: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        try:
+            if con is None:
+                con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                self._local.connection = con
             row = con.execute("SELECT coalesce(max(id), 0) FROM audit").fetchone()
+        except sqlite3.Error as exc:
+            self._local.connection = None
+            raise ServiceError(f"Cannot read the catalog ledger `{self.path}`: {exc}") from exc
         return int(row[0])
+
+    def entries(self, after_id: int = 0) -> Iterator[AuditEntry]:
+        """Every audit entry after `after_id`, oldest first (for replaying the log)."""
+        with self._connection() as con:
+            rows = con.execute(
+                "SELECT * FROM audit WHERE id > ? ORDER BY id", (after_id,)
+            ).fetchall()
+        yield from (_audit(row) for row in rows)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: a consistent view across statements, no write lock."""
+        with self._connection() as con:
+            con.execute("BEGIN")
+            try:
+                yield con
+            finally:
+                con.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken before reading (`BEGIN IMMEDIATE`): writers queue."""
+        with self._transaction() as con:
+            yield con
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
@@ -154,7 +201,7 @@ class Ledger:
             con.execute("COMMIT")
 
 
-def _insert_audit(
+def insert_audit(
     con: sqlite3.Connection,
     actor: str,
     role: str,
@@ -162,15 +209,23 @@ def _insert_audit(
     kind: str,
     name: str,
     changes: dict[str, Any],
+    origin: str | None = None,
+    at: str | None = None,
 ) -> AuditEntry:
-    at = datetime.now(UTC).isoformat(timespec="microseconds")
+    """Append one audit entry inside the caller's transaction."""
+    at = at or datetime.now(UTC).isoformat(timespec="microseconds")
     text = json.dumps(changes, sort_keys=True, default=str)
     cursor = con.execute(
-        "INSERT INTO audit (at, actor, role, action, object_kind, object_name, changes) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at, actor, role, action, kind, name, text),
+        "INSERT INTO audit (at, actor, role, action, object_kind, object_name, changes, origin) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, actor, role, action, kind, name, text, origin),
     )
-    return AuditEntry(int(cursor.lastrowid or 0), at, actor, role, action, kind, name, changes)
+    return AuditEntry(
+        int(cursor.lastrowid or 0), at, actor, role, action, kind, name, changes, origin
+    )
+
+
+_insert_audit = insert_audit
 
 
 def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -204,4 +259,5 @@ def _audit(row: sqlite3.Row) -> AuditEntry:
         object_kind=row["object_kind"],
         object_name=row["object_name"],
         changes=json.loads(row["changes"]),
+        origin=row["origin"],
     )

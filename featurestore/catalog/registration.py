@@ -1,14 +1,14 @@
-"""Metadata writes: validate with `featurestore apply`'s schema, persist into the Feast registry
-under a lock (threads and processes), and audit who changed what."""
+"""Metadata writes through the catalog API: validated with `featurestore apply`'s schema and
+kept in the registered layer (`registered.py`), never in the Feast registry.
+
+A write names the keys it changes and touches nothing else: not another key of the object,
+not another object. Removing a registered value (setting it to null) is an admin's act.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from feast import (
@@ -25,16 +25,25 @@ from feast.repo_contents import RepoContents
 from pydantic import ValidationError
 
 from featurestore.catalog.entries import ObjectKind
-from featurestore.catalog.ledger import AuditEntry, Ledger
+from featurestore.catalog.ledger import AuditEntry
+from featurestore.catalog.registered import RegisteredStore
 from featurestore.errors import MetadataError, MetadataErrors, ObjectNotFoundError
 from featurestore.inventory import catalog_objects
+from featurestore.layers import (
+    RegisteredMetadata,
+    RegisteredValue,
+    declared_values,
+    field_of,
+    merge,
+)
 from featurestore.metadata import (
     RIGHTS_PREFIX,
-    SEMANTIC_KEYS,
+    CatalogObject,
     FieldSemantics,
     RightsTerms,
     validate_objects,
 )
+from featurestore.policy import combine
 
 WRITABLE_KINDS = (
     ObjectKind.entity,
@@ -54,57 +63,84 @@ class FieldUpdate:
 
 @dataclass(frozen=True)
 class MetadataUpdate:
-    """What to change; None leaves a value as it is. A tag set to None is removed."""
+    """What to register; None leaves a value as it is. A tag set to None is unregistered.
+
+    `remove` names registered values to drop (e.g. `rights`, `owner`, `tags.tier`,
+    `fields.temp.semantics`), so the declared value applies again.
+    """
 
     owner: str | None = None
     description: str | None = None
     tags: Mapping[str, str | None] | None = None
     rights: RightsTerms | None = None
     fields: Mapping[str, FieldUpdate] = field(default_factory=dict)
+    remove: frozenset[str] = frozenset()
+
+    def removes(self) -> set[str]:
+        """Every registered key this update drops."""
+        tags = {f"tags.{key}" for key, value in (self.tags or {}).items() if value is None}
+        return {*self.remove, *tags}
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """The object's registered metadata after a write, and the audit entry (None: no change)."""
+
+    metadata: RegisteredMetadata
+    audit: AuditEntry | None
 
 
 class MetadataWriter:
-    """Applies metadata updates to registered objects, one at a time across threads/processes."""
+    """Registers metadata of objects defined in the Feast registry."""
 
-    def __init__(
-        self,
-        store: FeatureStore,
-        ledger: Ledger,
-        lock_path: Path,
-        thread_lock: threading.RLock | None = None,
-    ) -> None:
+    def __init__(self, store: FeatureStore, registered: RegisteredStore) -> None:
         self._store = store
-        self._ledger = ledger
-        self._lock_path = lock_path
-        self._thread_lock = thread_lock or threading.RLock()
+        self._registered = registered
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[FeatureStore]:
-        """Exclusive use of the registry: in this process (thread lock) and others (flock)."""
-        with self._thread_lock:
-            self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-            with self._lock_path.open("a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)
-                try:
-                    yield self._store
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
+    def declared(self, kind: ObjectKind, name: str) -> CatalogObject:
+        """The object's declared metadata, read afresh from the registry."""
+        self._store.refresh_registry()  # another process may have applied since we last read
+        return declared_object(_get(self._store, kind, name))
 
     def update(
-        self, kind: ObjectKind, name: str, update: MetadataUpdate, actor: str, role: str
-    ) -> AuditEntry:
-        """Validate and persist `update` on one object; the audit entry lists the changes."""
-        with self.locked() as store:
-            store.refresh_registry()  # another process may have written since we last read
-            obj = _get(store, kind, name)
-            before = _metadata(obj)
-            _apply_update(obj, kind, update)
-            _validate(obj)
-            after = _metadata(obj)
-            changes = _changes(before, after)
-            if changes:
-                store.apply([obj])
-            return self._ledger.record(actor, role, "update_metadata", kind.value, name, changes)
+        self,
+        kind: ObjectKind,
+        name: str,
+        update: MetadataUpdate,
+        actor: str,
+        role: str,
+        if_match: str | None = None,
+    ) -> UpdateResult:
+        """Validate `update` against the declared object, then register the keys it names."""
+        declared = self.declared(kind, name)
+        values = _values(declared, kind, update)
+        current = self._registered.get(kind.value, name)
+        proposed = {**current.values}
+        for key, value in values.items():
+            if value is None:
+                proposed.pop(key, None)
+            else:
+                proposed[key] = RegisteredValue(value, actor, "")
+        effective = merge(declared, replace(current, values=proposed)).obj
+        errors = validate_objects([effective])
+        if errors:
+            raise MetadataErrors(errors)
+        declared_now = declared_values(declared)
+
+        def effective_value(key: str, registered: Any) -> Any:
+            if registered is None:
+                return declared_now.get(key)
+            if key == "rights" and declared_now.get("rights") is not None:
+                terms = combine(
+                    RightsTerms.model_validate(v) for v in (declared_now["rights"], registered)
+                )
+                return terms.model_dump(mode="json") if terms else None
+            return registered
+
+        metadata, entry = self._registered.write(
+            kind.value, name, values, actor, role, if_match=if_match, effective=effective_value
+        )
+        return UpdateResult(metadata, entry)
 
 
 def _get(store: FeatureStore, kind: ObjectKind, name: str) -> Any:
@@ -122,72 +158,64 @@ def _get(store: FeatureStore, kind: ObjectKind, name: str) -> Any:
     raise ObjectNotFoundError(kind.label, name)
 
 
-def _apply_update(obj: Any, kind: ObjectKind, update: MetadataUpdate) -> None:
+def _values(declared: CatalogObject, kind: ObjectKind, update: MetadataUpdate) -> dict[str, Any]:
+    """The registered keys `update` sets (None: removes), each validated on its own."""
     errors: list[MetadataError] = []
-    where = f"{kind.label}"
+    where = kind.label
+    values: dict[str, Any] = {key: None for key in update.removes()}
     if update.owner is not None:
-        obj.owner = update.owner
+        values["owner"] = update.owner
     if update.description is not None:
-        obj.description = update.description
-    tags = dict(obj.tags)
+        values["description"] = update.description
     for key, value in (update.tags or {}).items():
         if key.startswith(RIGHTS_PREFIX):
             errors.append(
                 MetadataError(
-                    where, obj.name, f"tags[{key}]", "is a rights term; set it with `rights`"
+                    where, declared.name, f"tags[{key}]", "is a rights term; set it with `rights`"
                 )
             )
-        elif value is None:
-            tags.pop(key, None)
-        else:
-            tags[key] = value
+        elif value is not None:
+            values[f"tags.{key}"] = value
     if update.rights is not None:
-        tags = {k: v for k, v in tags.items() if not k.startswith(RIGHTS_PREFIX)}
-        tags.update(update.rights.to_tags())
-    obj.tags = tags
+        values["rights"] = update.rights.model_dump(mode="json")
     if update.fields and kind is not ObjectKind.feature_view:
-        errors.append(MetadataError(where, obj.name, "fields", "only feature views have fields"))
-    by_name = {f.name: f for f in getattr(obj, "features", [])} if update.fields else {}
+        errors.append(
+            MetadataError(where, declared.name, "fields", "only feature views have fields")
+        )
     for field_name, change in update.fields.items():
-        target = by_name.get(field_name)
-        if target is None:
+        if field_of(declared, field_name) is None:
             errors.append(
                 MetadataError(
                     where,
-                    obj.name,
+                    declared.name,
                     f"fields[{field_name}]",
-                    f"is not a field; it has {sorted(by_name)}",
+                    f"is not a field; it has {sorted(f.name for f in declared.fields)}",
                 )
             )
             continue
         if change.description is not None:
-            target.description = change.description
+            values[f"fields.{field_name}.description"] = change.description
         if change.semantics is not None:
-            errors.extend(_set_semantics(obj.name, where, target, change.semantics))
+            try:
+                parsed = FieldSemantics.model_validate(dict(change.semantics))
+            except ValidationError as exc:
+                for err in exc.errors():
+                    part = ".".join(str(p) for p in err["loc"]) or "range"
+                    why = err["msg"].removeprefix("Value error, ")
+                    errors.append(
+                        MetadataError(
+                            where, declared.name, f"fields[{field_name}].semantics.{part}", why
+                        )
+                    )
+                continue
+            values[f"fields.{field_name}.semantics"] = parsed.model_dump(mode="json")
     if errors:
         raise MetadataErrors(errors)
+    return values
 
 
-def _set_semantics(
-    name: str, where: str, target: Any, semantics: Mapping[str, Any]
-) -> list[MetadataError]:
-    kept = {k: v for k, v in target.tags.items() if k not in SEMANTIC_KEYS}
-    try:
-        parsed = FieldSemantics.model_validate(dict(semantics))
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            part = ".".join(str(p) for p in err["loc"]) or "range"
-            why = err["msg"].removeprefix("Value error, ")
-            problems.append(
-                MetadataError(where, name, f"fields[{target.name}].semantics.{part}", why)
-            )
-        return problems
-    target.tags = {**kept, **parsed.to_tags()}
-    return []
-
-
-def _validate(obj: Any) -> None:
+def declared_object(obj: Any) -> CatalogObject:
+    """The catalog's view of one Feast object's declared metadata."""
     contents = RepoContents(
         projects=[],
         data_sources=[obj] if isinstance(obj, DataSource) else [],
@@ -199,44 +227,8 @@ def _validate(obj: Any) -> None:
         feature_services=[obj] if isinstance(obj, FeatureService) else [],
         permissions=[],
     )
-    errors = validate_objects(catalog_objects(contents))
-    if errors:
-        raise MetadataErrors(errors)
+    return catalog_objects(contents)[0]
 
 
 def _is_batch_view(obj: Any) -> bool:
     return isinstance(obj, FeatureView) and not isinstance(obj, StreamFeatureView)
-
-
-def _metadata(obj: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "owner": obj.owner,
-        "description": obj.description,
-        "tags": dict(sorted(obj.tags.items())),
-    }
-    for feature in getattr(obj, "features", []) if not isinstance(obj, FeatureService) else []:
-        data[f"fields.{feature.name}"] = {
-            "description": feature.description,
-            "tags": dict(sorted(feature.tags.items())),
-        }
-    return data
-
-
-def _changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
-    """Per changed leaf, e.g. `tags.tier` or `fields.temp.description`: before and after."""
-    old, new = _flatten(before), _flatten(after)
-    return {
-        key: {"before": old.get(key), "after": new.get(key)}
-        for key in sorted(old.keys() | new.keys())
-        if old.get(key) != new.get(key)
-    }
-
-
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

@@ -1,7 +1,9 @@
 """The catalog as one object: registry snapshot, search, lineage, rights, coverage, registration.
 
-Reads use an immutable snapshot rebuilt when the registry file, a training-set manifest or the
-ledger changes; writes go through one lock around the Feast registry.
+Reads use an immutable snapshot rebuilt when the metadata version (registry file and catalog
+store, see `registered.MetadataVersion`) or a training-set manifest changes; no timer is
+involved, so a change by any process shows on the next request. Metadata writes go to the
+registered layer, never to the Feast registry.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pyarrow as pa
 import redis
@@ -33,7 +34,12 @@ from featurestore.catalog.ledger import AuditEntry, Ledger
 from featurestore.catalog.lineage import Direction, Lineage, LineageGraph
 from featurestore.catalog.manifests import manifests_fingerprint, read_training_sets
 from featurestore.catalog.pit_coverage import PointInTimeCoverage, point_in_time_coverage
-from featurestore.catalog.registration import MetadataUpdate, MetadataWriter
+from featurestore.catalog.registered import (
+    MetadataVersion,
+    RegisteredStore,
+    catalog_path,
+)
+from featurestore.catalog.registration import MetadataUpdate, MetadataWriter, UpdateResult
 from featurestore.catalog.search import SearchFilters, SearchIndex, SearchResult
 from featurestore.catalog.snapshot import build_catalog
 from featurestore.errors import FeatureStoreError, ObjectNotFoundError, ServiceError
@@ -62,7 +68,9 @@ class CatalogService:
         self._lock = threading.RLock()
         self._store: FeatureStore | None = None
         self._ledger: Ledger | None = None
-        self._registry_key: tuple[int, int] | None = None
+        self._registered: RegisteredStore | None = None
+        self._version: MetadataVersion | None = None
+        self._registry_key: tuple[int, ...] | None = None
         self._registry_part: tuple[Catalog, Policy, SearchIndex] | None = None
         self._consumers_key: object = None
         self._snapshot: Snapshot | None = None
@@ -76,21 +84,38 @@ class CatalogService:
     def ledger(self) -> Ledger:
         with self._lock:
             if self._ledger is None:
-                self._ledger = Ledger(self.settings.data_dir / "catalog" / "catalog.sqlite")
+                self._ledger = Ledger(catalog_path(self.settings.data_dir))
             return self._ledger
 
+    @property
+    def registered(self) -> RegisteredStore:
+        """The registered metadata layer."""
+        with self._lock:
+            if self._registered is None:
+                self._registered = RegisteredStore(self.ledger)
+            return self._registered
+
+    def metadata_version(self) -> tuple[int, ...]:
+        """Changes with every change of definitions or registered metadata, in any process."""
+        with self._lock:
+            if self._version is None:
+                self._version = MetadataVersion(self.settings.data_dir)
+        return self._version.current()
+
     def snapshot(self) -> Snapshot:
-        """The current snapshot, rebuilt only if the registry, manifests or ledger changed."""
-        registry_key = self._registry_stat()
+        """The current snapshot, rebuilt only if definitions, metadata or manifests changed."""
+        self._registry_stat()
+        registry_key = self.metadata_version()
         consumers_key = (manifests_fingerprint(self.settings.data_dir), self.ledger.version())
         with self._lock:
             if self._registry_key != registry_key or self._registry_part is None:
                 store = self._open_store()
                 store.refresh_registry()
-                catalog = build_catalog(store)
+                layer = self.registered.layer()
+                catalog = build_catalog(store, layer)
                 self._registry_part = (
                     catalog,
-                    policy_for_store(store),
+                    policy_for_store(store, layer),
                     SearchIndex(catalog.features.values()),
                 )
                 self._registry_key = registry_key
@@ -135,6 +160,11 @@ class CatalogService:
         """Effective terms of any object, after propagation along its lineage."""
         snap = self.snapshot()
         catalog, consumers = snap.catalog, snap.consumers
+        if kind is ObjectKind.entity and name in catalog.entities:
+            entity_rights = catalog.entities[name].rights
+            if entity_rights is not None:
+                return entity_rights
+            return EffectiveRights("entity", name, None, ())
         if kind is ObjectKind.data_source and name in catalog.sources:
             return catalog.sources[name].rights
         if kind is ObjectKind.feature_view and name in catalog.views:
@@ -153,13 +183,18 @@ class CatalogService:
                 return replace(service.rights, kind="model", name=name)
         raise ObjectNotFoundError(kind.label, name, _hint_search())
 
-    def check(self, purpose: str, refs: Sequence[str]) -> Decision:
-        """The policy's decision for using `refs` for `purpose`; unknown features are 404."""
+    def check(
+        self, purpose: str, refs: Sequence[str], feature_service: str | None = None
+    ) -> Decision:
+        """The policy's decision for using `refs` (through `feature_service`, if given) for
+        `purpose`; unknown features are 404."""
         snap = self.snapshot()
         for ref in refs:
             if ref not in snap.catalog.features:
                 raise ObjectNotFoundError("feature", ref, _hint_search())
-        return snap.policy.check(purpose, refs)
+        if feature_service is not None and feature_service not in snap.catalog.services:
+            raise ObjectNotFoundError("feature service", feature_service, _hint_search())
+        return snap.policy.check(purpose, refs, feature_service)
 
     # Measures ---------------------------------------------------------------------------------
 
@@ -215,11 +250,24 @@ class CatalogService:
     # Writes -----------------------------------------------------------------------------------
 
     def update_metadata(
-        self, kind: ObjectKind, name: str, update: MetadataUpdate, actor: str, role: str
-    ) -> AuditEntry:
-        """Validate and persist metadata of one registered object; returns its audit entry."""
-        writer = MetadataWriter(self._open_store(), self.ledger, self._lock_path, self._lock)
-        return writer.update(kind, name, update, actor, role)
+        self,
+        kind: ObjectKind,
+        name: str,
+        update: MetadataUpdate,
+        actor: str,
+        role: str,
+        if_match: str | None = None,
+    ) -> UpdateResult:
+        """Validate and register metadata of one object (only the keys `update` names)."""
+        with self._lock:
+            store = self._open_store()
+        return MetadataWriter(store, self.registered).update(
+            kind, name, update, actor, role, if_match
+        )
+
+    def object_version(self, kind: ObjectKind, name: str) -> int:
+        """The metadata version of one object (its `ETag`)."""
+        return self.registered.get(kind.value, name).version
 
     def register_model(self, model: ModelEntry, role: str) -> tuple[ModelEntry, AuditEntry]:
         """Register a model as a consumer; its purposes must be allowed for its service."""
@@ -232,7 +280,7 @@ class CatalogService:
                 "training set", model.training_set, "build it first; its manifest is missing"
             )
         for purpose in model.purposes:
-            snap.policy.check(purpose, service.features).raise_if_denied()
+            snap.policy.check(purpose, service.features, service.name).raise_if_denied()
         return self.ledger.register_model(model, role)
 
     def audit(
@@ -242,10 +290,6 @@ class CatalogService:
         return self.ledger.audit(limit=limit, offset=offset, object_kind=kind, object_name=name)
 
     # Internals --------------------------------------------------------------------------------
-
-    @property
-    def _lock_path(self) -> Path:
-        return self.settings.data_dir / "catalog" / "registry.lock"
 
     def _registry_stat(self) -> tuple[int, int]:
         try:

@@ -1,10 +1,14 @@
-"""Build the catalog's records from what is registered in a Feast store."""
+"""Build the catalog's records from what is registered in a Feast store, with the registered
+metadata layer merged in (`featurestore.layers`): each record holds effective values, their
+provenance and the object's metadata version."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from feast import FeatureStore, FeatureView, Field, OnDemandFeatureView, StreamFeatureView
 from feast.data_source import DataSource, KafkaSource
@@ -20,70 +24,118 @@ from featurestore.catalog.entries import (
     ViewEntry,
     ViewKind,
 )
+from featurestore.catalog.registration import declared_object
 from featurestore.inventory import DUMMY_ENTITY_NAME
+from featurestore.layers import EMPTY, Effective, RegisteredLayer, merge
 from featurestore.metadata import FieldSemantics, parse_semantics
 from featurestore.policy import Policy, feature_refs_of
-from featurestore.repo import policy_for_store
+from featurestore.repo import data_dir_of, policy_for_store
 
 logger = logging.getLogger(__name__)
 
 AnyView = FeatureView | StreamFeatureView | OnDemandFeatureView
 
 
-def build_catalog(store: FeatureStore) -> Catalog:
+@dataclass(frozen=True)
+class _Layered:
+    """Effective metadata of one object, and its version."""
+
+    effective: Effective
+    version: int
+
+    @property
+    def owner(self) -> str:
+        return self.effective.obj.owner
+
+    @property
+    def description(self) -> str:
+        return self.effective.obj.description
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self.effective.obj.tags)
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        return dict(self.effective.provenance)
+
+
+def _layered(registered: RegisteredLayer, kind: str, obj: Any) -> _Layered:
+    record = registered.get((kind, obj.name), EMPTY)
+    return _Layered(merge(declared_object(obj), record), record.version)
+
+
+def build_catalog(store: FeatureStore, registered: RegisteredLayer | None = None) -> Catalog:
     """Every entity, source, view, feature and service of the store's project."""
-    policy = policy_for_store(store)
+    if registered is None:
+        from featurestore.catalog.registered import read_layer
+
+        registered = read_layer(data_dir_of(store))
+    policy = policy_for_store(store, registered)
     repo_path = Path(store.config.repo_path) if store.config.repo_path else None
-    entities = {
-        entity.name: EntityEntry(
+    entities = {}
+    for entity in store.list_entities():
+        if entity.name == DUMMY_ENTITY_NAME:
+            continue
+        layered = _layered(registered, "entity", entity)
+        rights = policy.entity_rights(entity.name)
+        entities[entity.name] = EntityEntry(
             name=entity.name,
-            description=entity.description,
-            owner=entity.owner,
-            tags=dict(entity.tags),
+            description=layered.description,
+            owner=layered.owner,
+            tags=layered.tags,
             join_keys=(entity.join_key,),
             value_type=entity.value_type.name,
+            rights=rights if rights.terms is not None else None,
+            provenance=layered.provenance,
+            version=layered.version,
         )
-        for entity in store.list_entities()
-        if entity.name != DUMMY_ENTITY_NAME
-    }
     views: list[tuple[ViewKind, AnyView]] = [
         *(("batch", view) for view in store.list_feature_views()),
         *(("stream", view) for view in store.list_stream_feature_views()),
         *(("on_demand", view) for view in store.list_on_demand_feature_views()),
     ]
     raw_sources = {source.name: source for source in store.list_data_sources()}
-    view_entries = {view.name: _view_entry(kind, view, policy) for kind, view in views}
+    layered_views = {view.name: _layered(registered, "feature_view", view) for _, view in views}
+    view_entries = {
+        view.name: _view_entry(kind, view, policy, layered_views[view.name]) for kind, view in views
+    }
     features = {
         feature.ref: feature
         for kind, view in views
-        for feature in _feature_entries(kind, view, view_entries[view.name])
+        for feature in _feature_entries(
+            kind, view, view_entries[view.name], layered_views[view.name]
+        )
     }
-    services = {
-        service.name: ServiceEntry(
+    services = {}
+    for service in store.list_feature_services():
+        layered = _layered(registered, "feature_service", service)
+        services[service.name] = ServiceEntry(
             name=service.name,
-            description=service.description,
-            owner=service.owner,
-            tags=dict(service.tags),
+            description=layered.description,
+            owner=layered.owner,
+            tags=layered.tags,
             features=tuple(feature_refs_of(service)),
             rights=policy.service_rights(service.name),
+            provenance=layered.provenance,
+            version=layered.version,
         )
-        for service in store.list_feature_services()
-    }
     sources = {
-        name: _source_entry(source, policy, repo_path) for name, source in raw_sources.items()
+        name: _source_entry(source, policy, repo_path, _layered(registered, "data_source", source))
+        for name, source in raw_sources.items()
     }
     return Catalog(store.project, entities, sources, view_entries, features, services)
 
 
-def _view_entry(kind: ViewKind, view: AnyView, policy: Policy) -> ViewEntry:
+def _view_entry(kind: ViewKind, view: AnyView, policy: Policy, layered: _Layered) -> ViewEntry:
     if isinstance(view, OnDemandFeatureView):
         source_views = tuple(p.name for p in view.source_feature_view_projections.values())
         return ViewEntry(
             name=view.name,
             kind=kind,
-            description=view.description,
-            owner=view.owner,
-            tags=dict(view.tags),
+            description=layered.description,
+            owner=layered.owner,
+            tags=layered.tags,
             rights=policy.view_rights(view.name),
             entities=(),
             join_keys=(),
@@ -91,14 +143,16 @@ def _view_entry(kind: ViewKind, view: AnyView, policy: Policy) -> ViewEntry:
             ttl_seconds=None,
             online=True,
             source_views=source_views,
+            provenance=layered.provenance,
+            version=layered.version,
         )
     ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
     return ViewEntry(
         name=view.name,
         kind=kind,
-        description=view.description,
-        owner=view.owner,
-        tags=dict(view.tags),
+        description=layered.description,
+        owner=layered.owner,
+        tags=layered.tags,
         rights=policy.view_rights(view.name),
         entities=tuple(name for name in view.entities if name != DUMMY_ENTITY_NAME),
         join_keys=tuple(view.join_keys),
@@ -107,24 +161,34 @@ def _view_entry(kind: ViewKind, view: AnyView, policy: Policy) -> ViewEntry:
         online=view.online,
         batch_source=view.batch_source.name if view.batch_source else None,
         stream_source=view.stream_source.name if view.stream_source else None,
+        provenance=layered.provenance,
+        version=layered.version,
     )
 
 
-def _feature_entries(kind: ViewKind, view: AnyView, entry: ViewEntry) -> list[FeatureEntry]:
+def _feature_entries(
+    kind: ViewKind, view: AnyView, entry: ViewEntry, layered: _Layered
+) -> list[FeatureEntry]:
+    effective = {f.name: f for f in layered.effective.obj.fields}
+    provenance = layered.effective.provenance
     return [
         FeatureEntry(
             view=view.name,
             name=field.name,
             dtype=str(field.dtype),
-            description=field.description,
-            tags=dict(field.tags),
-            semantics=_semantics(view.name, field.name, field.tags),
+            description=effective[field.name].description,
+            tags=dict(effective[field.name].tags),
+            semantics=_semantics(view.name, field.name, dict(effective[field.name].tags)),
             view_kind=kind,
             view_description=entry.description,
             owner=entry.owner,
             view_tags=entry.tags,
             entities=entry.entities,
             rights=entry.rights,
+            provenance={
+                "description": provenance.get(f"fields.{field.name}.description", ""),
+                "semantics": provenance.get(f"fields.{field.name}.semantics", ""),
+            },
         )
         for field in _value_fields(view)
     ]
@@ -145,7 +209,9 @@ def _semantics(view: str, feature: str, tags: dict[str, str]) -> FieldSemantics 
         return None
 
 
-def _source_entry(source: DataSource, policy: Policy, repo_path: Path | None) -> SourceEntry:
+def _source_entry(
+    source: DataSource, policy: Policy, repo_path: Path | None, layered: _Layered
+) -> SourceEntry:
     path = None
     if isinstance(source, FileSource):
         path = FileSource.get_uri_for_file_path(repo_path, source.path)
@@ -154,13 +220,15 @@ def _source_entry(source: DataSource, policy: Policy, repo_path: Path | None) ->
     return SourceEntry(
         name=source.name,
         source_type=type(source).__name__,
-        description=source.description,
-        owner=source.owner,
-        tags=dict(source.tags),
+        description=layered.description,
+        owner=layered.owner,
+        tags=layered.tags,
         rights=policy.source_rights(source.name),
         timestamp_field=source.timestamp_field,
         created_timestamp_field=source.created_timestamp_column or None,
         path=path,
         topic=topic,
         batch_source=batch.name if isinstance(batch, DataSource) else None,
+        provenance=layered.provenance,
+        version=layered.version,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -19,7 +19,7 @@ from featurestore.online.decoding import decode_timestamp_micros, decode_value, 
 from featurestore.online.errors import redis_errors
 from featurestore.online.plan import EntityKeyError, ReadPlan, ViewRead, resolve_plan
 from featurestore.policy import Policy
-from featurestore.repo import policy_for_store
+from featurestore.repo import data_dir_of, policy_for_store
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,7 +75,12 @@ class OnlineFeatures:
 
 
 class OnlineClient:
-    """Reads online features of a Feast store from Redis, for one stated purpose."""
+    """Reads online features of a Feast store from Redis, for one stated purpose.
+
+    Read plans (and the rights decision in them) are kept while the metadata version stays
+    the same: any change to definitions or registered rights, by any process, is seen on the
+    next request. `metadata_version` defaults to the store's data dir's `MetadataVersion`.
+    """
 
     def __init__(
         self,
@@ -83,39 +88,49 @@ class OnlineClient:
         client: redis.Redis,
         *,
         purpose: str = "serving",
-        plan_ttl_seconds: float = 60.0,
+        metadata_version: Callable[[], Hashable] | None = None,
     ) -> None:
         self._store = store
         self._client = client
         self._purpose = purpose
-        self._plan_ttl = plan_ttl_seconds
-        self._plans: dict[tuple[Any, bool], tuple[float, ReadPlan]] = {}
-        self._policy: tuple[float, Policy] | None = None
+        if metadata_version is None:
+            from featurestore.catalog.registered import MetadataVersion
+
+            metadata_version = MetadataVersion(data_dir_of(store)).current
+        self._metadata_version = metadata_version
+        self._version: Hashable = None
+        self._policy: Policy | None = None
+        self._plans: dict[tuple[Any, bool], ReadPlan] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
     def plan(self, features: FeatureSelection, *, full_feature_names: bool = False) -> ReadPlan:
-        """The cached read plan of a feature selection; refuses a purpose it may not serve."""
+        """The read plan of a feature selection; refuses a purpose it may not serve."""
         selection = features.name if isinstance(features, FeatureService) else features
         cache_key = (
             selection if isinstance(selection, str) else tuple(selection),
             full_feature_names,
         )
-        now = time.monotonic()
-        cached = self._plans.get(cache_key)
-        if cached is not None and now - cached[0] < self._plan_ttl:
-            return cached[1]
-        with self._lock:  # definitions and rights may have changed: read both afresh
-            if self._policy is None or now - self._policy[0] >= self._plan_ttl:
-                self._policy = (now, policy_for_store(self._store))
+        version = self._metadata_version()
+        plans = self._plans
+        if version == self._version:
+            cached = plans.get(cache_key)
+            if cached is not None:
+                return cached
+        with self._lock:  # definitions or rights may have changed: read both afresh
+            if version != self._version:
+                self._store.refresh_registry()
+                self._policy = policy_for_store(self._store)
+                self._plans = plans = {}
+                self._version = version
             plan = resolve_plan(
                 self._store,
                 features,
-                policy=self._policy[1],
+                policy=policy_for_store(self._store) if self._policy is None else self._policy,
                 purpose=self._purpose,
                 full_feature_names=full_feature_names,
             )
-            self._plans[cache_key] = (now, plan)
+            plans[cache_key] = plan
         return plan
 
     def get(

@@ -123,7 +123,7 @@ def resolve_plan(
     refs = tuple(f"{view.name}:{name}" for view in views for name in view.features)
     if not refs:
         raise RetrievalError("The request names no features; pass `features` or a service.")
-    policy.check(purpose, refs).raise_if_denied()
+    policy.check(purpose, refs, service.name if service else None).raise_if_denied()
     output = tuple(name for view in views for name in view.output_names)
     duplicates = sorted({name for name in output if output.count(name) > 1})
     if duplicates:

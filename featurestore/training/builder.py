@@ -87,7 +87,8 @@ def build_training_set(
     reporter.start(task, total=5)
     selection, refs = _selection(store, request.features)
     policy = policy_for_store(store)
-    policy.check(request.purpose, refs).raise_if_denied()
+    service_name = selection.name if isinstance(selection, FeatureService) else None
+    policy.check(request.purpose, refs, service_name).raise_if_denied()
     sources = view_sources(store, selection)
     reporter.advance(task)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -29,7 +30,7 @@ def catalog_client(
     flights_data_dir: Path,
     data_dir: Path,
     redis_url: str,
-    tokens: dict[str, str] | None = None,
+    tokens: dict[str, Any] | None = None,
 ) -> TestClient:
     """A client of the whole app; the data dir holds a registry copy and one training set."""
     shutil.copy(flights_data_dir / "registry.db", data_dir / "registry.db")

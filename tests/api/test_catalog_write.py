@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from catalog_app import ADMIN, READER, REGISTRAR, catalog_client
@@ -42,15 +45,20 @@ def test_registrar_updates_metadata_and_the_audit_log_shows_it(client: TestClien
     body = response.json()
     assert (body["kind"], body["name"], body["changed"]) == ("feature_view", "weather_hourly", True)
     assert body["audit"]["actor"].startswith("registrar:")
+    semantics = {"unit": "degF", "min": -50.0, "max": 130.0, "allowed": None, "nullable": True}
     assert body["audit"]["changes"] == {
         "description": {
             "before": "Latest hourly weather at the departure airport, as published (10 minutes "
             "after the hour); older than 2 hours counts as missing.",
             "after": "Hourly METAR weather.",
+            "registered": "Hourly METAR weather.",
         },
-        "fields.temp.tags.max": {"before": "120.0", "after": "130.0"},
-        "fields.temp.tags.min": {"before": "-40.0", "after": "-50.0"},
-        "tags.tier": {"before": None, "after": "gold"},
+        "fields.temp.semantics": {
+            "before": {**semantics, "min": -40.0, "max": 120.0},
+            "after": semantics,
+            "registered": semantics,
+        },
+        "tags.tier": {"before": None, "after": "gold", "registered": "gold"},
     }
     card = client.get("/catalog/features/weather_hourly/temp?measures=false", headers=READER)
     assert card.json()["semantics"]["min"] == -50.0
@@ -223,3 +231,91 @@ def test_twenty_concurrent_registrations_are_all_kept(client: TestClient) -> Non
     audit = client.get("/catalog/audit?object_kind=model&limit=100", headers=READER).json()
     assert audit["total"] == 20
     assert {e["action"] for e in audit["entries"]} == {"register_model"}
+
+
+def test_a_named_token_is_the_actor_and_values_show_their_provenance(
+    flights_data_dir: Path, tmp_path: Path, redis_url: str
+) -> None:
+    tokens: dict[str, Any] = {
+        "admin-token": {"role": "admin", "name": "data-governance"},
+        "registrar-token": "registrar",
+        "reader-token": "reader",
+    }
+    with catalog_client(flights_data_dir, tmp_path, redis_url, tokens) as client:
+        named = client.patch(
+            "/catalog/objects/data_source/planes_source",
+            json={"owner": "faa-data@example.org"},
+            headers=ADMIN,
+        )
+        unnamed = client.patch(
+            "/catalog/objects/data_source/planes_source",
+            json={"tags": {"tier": "gold"}},
+            headers=REGISTRAR,
+        )
+        detail = client.get("/catalog/objects/data_source/planes_source", headers=READER)
+        page = client.get("/objects/data_source/planes_source", headers=READER)
+
+    assert named.json()["audit"]["actor"] == "data-governance"
+    actor = unnamed.json()["audit"]["actor"]
+    secret = (tmp_path / "catalog" / "actor.key").read_bytes()
+    digest = hmac.new(secret, b"registrar-token", hashlib.sha256).hexdigest()[:16]
+    assert actor == f"registrar:{digest}"
+    assert hashlib.sha256(b"registrar-token").hexdigest()[:10] not in actor
+    provenance = detail.json()["provenance"]
+    assert provenance["owner"].startswith("registered by data-governance at ")
+    assert provenance["tags.tier"].startswith(f"registered by {actor} at ")
+    assert provenance["description"] == "from definitions"
+    assert detail.headers["ETag"] == '"2"'
+    assert "registered by data-governance at " in page.text
+
+
+def test_a_stale_if_match_is_409_naming_the_current_version(client: TestClient) -> None:
+    path = "/catalog/objects/feature_view/plane_attributes"
+    etag = client.get(path, headers=READER).headers["ETag"]
+    first = client.patch(
+        path, json={"tags": {"tier": "gold"}}, headers={**REGISTRAR, "If-Match": etag}
+    )
+
+    stale = client.patch(
+        path, json={"description": "Lost?"}, headers={**REGISTRAR, "If-Match": etag}
+    )
+    without = client.patch(path, json={"owner": "fleet@example.org"}, headers=REGISTRAR)
+
+    assert first.status_code == 200
+    assert first.headers["ETag"] == '"1"'
+    assert stale.status_code == 409
+    assert stale.json() == {
+        "error": "VersionConflictError",
+        "detail": "feature view `plane_attributes` is at metadata version `1`, not `0`: someone "
+        'changed it since you read it. Read it again (`ETag: "1"`) and retry with '
+        '`If-Match: "1"`.',
+    }
+    assert without.status_code == 200
+    assert without.headers["ETag"] == '"2"'
+    detail = client.get(path, headers=READER).json()
+    assert (detail["owner"], detail["tags"]["tier"]) == ("fleet@example.org", "gold")
+    assert detail["description"] != "Lost?"
+
+
+def test_dropping_a_registered_value_needs_an_admin_and_restores_the_declared_one(
+    client: TestClient,
+) -> None:
+    path = "/catalog/objects/feature_view/route_attributes"
+    declared = client.get(path, headers=READER).json()["description"]
+    client.patch(path, json={"description": "Registered."}, headers=REGISTRAR)
+
+    refused = client.patch(path, json={"description": None}, headers=REGISTRAR)
+    dropped = client.patch(path, json={"description": None}, headers=ADMIN)
+    again = client.patch(path, json={"description": None}, headers=ADMIN)
+
+    assert refused.status_code == 403
+    assert dropped.status_code == 200
+    assert dropped.json()["audit"]["changes"] == {
+        "description": {"before": "Registered.", "after": declared, "registered": None}
+    }
+    assert (again.status_code, again.json()["changed"], again.json()["audit"]) == (200, False, None)
+    detail = client.get(path, headers=READER).json()
+    assert (detail["description"], detail["provenance"]["description"]) == (
+        declared,
+        "from definitions",
+    )

@@ -1,4 +1,5 @@
-"""Metadata writes land in the Feast registry, are validated like `apply`, and never get lost."""
+"""Metadata writes land in the registered layer (never the Feast registry), are validated like
+`apply`, and never get lost."""
 
 from __future__ import annotations
 
@@ -27,40 +28,62 @@ def service(flights_data_dir: Path, tmp_path: Path, redis_url: str) -> CatalogSe
     return CatalogService(load_settings(data_dir=tmp_path), redis_url)
 
 
-def test_update_is_persisted_in_the_registry_and_audited(
+def test_update_is_registered_beside_the_registry_and_audited(
     service: CatalogService, redis_url: str
 ) -> None:
+    registry_before = (service.settings.registry_path).read_bytes()
     update = MetadataUpdate(
         owner="weather-team@example.org",
         tags={"tier": "gold"},
         fields={"temp": FieldUpdate(description="Air temperature, 2 m above ground.")},
     )
 
-    entry = service.update_metadata(
+    result = service.update_metadata(
         ObjectKind.feature_view, "weather_hourly", update, "registrar:1", "registrar"
     )
 
+    assert service.settings.registry_path.read_bytes() == registry_before
     view = open_store(service.settings, redis_url).get_feature_view("weather_hourly")
-    assert view.owner == "weather-team@example.org"
-    assert view.tags["tier"] == "gold"
-    temp = next(field for field in view.features if field.name == "temp")
-    assert temp.description == "Air temperature, 2 m above ground."
+    assert view.owner == "flight-ops-ml@example.org"  # the declared value is untouched
+    registered = service.registered.get("feature_view", "weather_hourly")
+    assert {key: value.value for key, value in registered.values.items()} == {
+        "owner": "weather-team@example.org",
+        "tags.tier": "gold",
+        "fields.temp.description": "Air temperature, 2 m above ground.",
+    }
+    assert registered.version == result.metadata.version == 1
+    entry = result.audit
+    assert entry is not None
     assert sorted(entry.changes) == ["fields.temp.description", "owner", "tags.tier"]
-    assert entry.changes["tags.tier"] == {"before": None, "after": "gold"}
+    assert entry.changes["tags.tier"] == {"before": None, "after": "gold", "registered": "gold"}
     assert entry.changes["owner"] == {
         "before": "flight-ops-ml@example.org",
         "after": "weather-team@example.org",
+        "registered": "weather-team@example.org",
     }
     assert (entry.actor, entry.action, entry.object_name) == (
         "registrar:1",
         "update_metadata",
         "weather_hourly",
     )
-    card = service.feature("weather_hourly", "temp")  # the snapshot follows the registry
+    card = service.feature("weather_hourly", "temp")  # the snapshot follows the registered layer
     assert (card.owner, card.description) == (
         "weather-team@example.org",
         "Air temperature, 2 m above ground.",
     )
+    assert card.provenance["description"].startswith("registered by registrar:1 at ")
+    assert card.provenance["semantics"] == "from definitions"
+
+
+def test_a_write_that_changes_nothing_records_nothing(service: CatalogService) -> None:
+    update = MetadataUpdate(tags={"tier": "gold"})
+    first = service.update_metadata(ObjectKind.entity, "airport", update, "r:1", "registrar")
+    again = service.update_metadata(ObjectKind.entity, "airport", update, "r:1", "registrar")
+
+    assert first.audit is not None
+    assert again.audit is None
+    assert again.metadata.version == first.metadata.version == 1
+    assert service.audit(10, 0, "entity", "airport")[0] == 1
 
 
 def test_invalid_metadata_is_refused_naming_each_field(service: CatalogService) -> None:
@@ -120,10 +143,11 @@ def test_twenty_concurrent_updates_all_land(service: CatalogService, redis_url: 
     with ThreadPoolExecutor(max_workers=20) as pool:
         list(pool.map(tag, range(20)))
 
-    view = open_store(service.settings, redis_url).get_feature_view("carrier_daily_stats")
+    view = service.view("carrier_daily_stats")
     assert {k: v for k, v in view.tags.items() if k.startswith("reviewer_")} == {
         f"reviewer_{i}": f"person-{i}" for i in range(20)
     }
+    assert view.version == 20
     total, entries = service.audit(100, 0, "feature_view", "carrier_daily_stats")
     assert total == 20
     assert sorted(e.actor for e in entries) == sorted(f"registrar:{i}" for i in range(20))
