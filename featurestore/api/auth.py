@@ -1,13 +1,15 @@
-"""Bearer tokens with roles (reader < registrar < admin), configured in `api_tokens`.
+"""Bearer tokens with roles (serving < reader < registrar < admin), configured in `api_tokens`.
 
-With no tokens configured, reads are open to anyone and writes are refused. Pages may carry
-the token in a cookie instead of a header; writes accept only the header (no CSRF by cookie).
+With no tokens configured, reads are open to anyone and writes are refused. With tokens,
+`POST /online/features` needs any of them (a `serving` token reads online features only)
+unless `online_features_open` is set. Pages may carry the token in a cookie instead of a
+header; writes accept only the header (no CSRF by cookie). A token is looked up by its
+SHA-256 digest: one hash and one dict lookup, in time that does not depend on the token.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -18,7 +20,7 @@ from featurestore.errors import AuthenticationError, PermissionDeniedError
 from featurestore.settings import Role, Settings
 
 TOKEN_COOKIE = "featurestore_token"
-ROLE_ORDER: tuple[Role, ...] = ("reader", "registrar", "admin")
+ROLE_ORDER: tuple[Role, ...] = ("serving", "reader", "registrar", "admin")
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -46,7 +48,15 @@ class Authorizer:
     """Resolves the caller of a request against the configured tokens."""
 
     def __init__(self, settings: Settings) -> None:
-        self._tokens = dict(settings.api_tokens)
+        self._tokens: dict[bytes, Principal] = {}
+        for token, role in settings.api_tokens.items():
+            digest = hashlib.sha256(token.encode()).digest()
+            self._tokens[digest] = Principal(role, f"{role}:{digest.hex()[:10]}")
+
+    @property
+    def configured(self) -> bool:
+        """Whether any token is configured."""
+        return bool(self._tokens)
 
     def principal(self, token: str | None, *, write: bool) -> Principal:
         """The caller holding `token`; AuthenticationError when it cannot be trusted."""
@@ -62,13 +72,22 @@ class Authorizer:
                 "This needs an API token: send `Authorization: Bearer <token>` with a token "
                 "from the `api_tokens` setting."
             )
-        for known, role in self._tokens.items():
-            if hmac.compare_digest(known.encode(), token.encode()):
-                digest = hashlib.sha256(token.encode()).hexdigest()[:10]
-                return Principal(role, f"{role}:{digest}")
+        principal = self._tokens.get(hashlib.sha256(token.encode()).digest())
+        if principal is not None:
+            return principal
         raise AuthenticationError(
             "The API token is not valid; use one listed in the `api_tokens` setting."
         )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme in any case), else None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def install_authorizer(app: FastAPI, authorizer: Authorizer) -> None:

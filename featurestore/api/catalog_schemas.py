@@ -14,13 +14,6 @@ from featurestore.policy import Denial, EffectiveRights
 PURPOSE_PATTERN = r"^[a-z][a-z0-9_\-]*$"
 
 
-class ErrorBody(BaseModel):
-    """Every 4xx/5xx answer except validation: what was wrong and what to do."""
-
-    error: str = Field(description="Error class, e.g. `ObjectNotFoundError`.")
-    detail: str = Field(description="What went wrong, naming the value, and what to do next.")
-
-
 class Terms(BaseModel):
     """Rights-to-use terms."""
 

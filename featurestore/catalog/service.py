@@ -36,7 +36,7 @@ from featurestore.catalog.pit_coverage import PointInTimeCoverage, point_in_time
 from featurestore.catalog.registration import MetadataUpdate, MetadataWriter
 from featurestore.catalog.search import SearchFilters, SearchIndex, SearchResult
 from featurestore.catalog.snapshot import build_catalog
-from featurestore.errors import FeatureStoreError, ObjectNotFoundError, ServiceError
+from featurestore.errors import FeatureStoreError, ObjectNotFoundError, RegistryMissingError
 from featurestore.policy import Decision, EffectiveRights, Policy
 from featurestore.repo import open_store, policy_for_store
 from featurestore.settings import Settings
@@ -251,10 +251,7 @@ class CatalogService:
         try:
             stat = self.settings.registry_path.stat()
         except FileNotFoundError:
-            raise ServiceError(
-                f"The Feast registry `{self.settings.registry_path}` does not exist yet; "
-                "run `featurestore apply` first."
-            ) from None
+            raise RegistryMissingError(self.settings.registry_path) from None
         return stat.st_mtime_ns, stat.st_size
 
     def _open_store(self) -> FeatureStore:

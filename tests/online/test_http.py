@@ -70,9 +70,8 @@ def test_a_disallowed_purpose_is_403_naming_the_features(repo: MiniRepo) -> None
 
     assert response.status_code == 403
     answer = response.json()
-    assert (answer["error"], answer["purpose"], answer["features"]) == (
+    assert (answer["error"], [reason["feature"] for reason in answer["reasons"]]) == (
         "PurposeNotAllowedError",
-        "serving",
         ["driver_stats:trips", "driver_stats:rank"],
     )
     assert answer["detail"].startswith("Purpose `serving` is not allowed for `driver_stats:trips`")
@@ -81,20 +80,24 @@ def test_a_disallowed_purpose_is_403_naming_the_features(repo: MiniRepo) -> None
 @pytest.mark.parametrize(
     ("body", "location", "problem"),
     [
-        ("{not json", "body", "Invalid JSON"),
-        ({"entities": {"driver_id": [1]}}, "body", "exactly one of `features`"),
-        ({"features": ["driver_stats:trips"]}, "entities", "Field required"),
-        ({"features": "driver_stats:trips", "entities": {"driver_id": [1]}}, "features", "array"),
+        ("{not json", ["body"], "not valid JSON"),
+        ({"entities": {"driver_id": [1]}}, ["body"], "exactly one of `features`"),
+        ({"features": ["driver_stats:trips"]}, ["body", "entities"], "Field required"),
         (
-            {"feature_service": "ranker", "entities": {"driver_id": 1}},
-            "entities.driver_id",
+            {"features": "driver_stats:trips", "entities": {"driver_id": [1]}},
+            ["body", "features"],
             "array",
         ),
-        ({"feature_service": "ranker", "entities": {"driver_id": []}}, "body", "no rows"),
+        (
+            {"feature_service": "ranker", "entities": {"driver_id": 1}},
+            ["body", "entities", "driver_id"],
+            "array",
+        ),
+        ({"feature_service": "ranker", "entities": {"driver_id": []}}, ["body"], "no rows"),
     ],
 )
 def test_a_malformed_request_is_422_saying_what_is_wrong(
-    served: MiniRepo, body: Any, location: str, problem: str
+    served: MiniRepo, body: Any, location: list[str], problem: str
 ) -> None:
     client = api(served)
     if isinstance(body, str):
@@ -105,9 +108,9 @@ def test_a_malformed_request_is_422_saying_what_is_wrong(
     assert response.status_code == 422
     answer = response.json()
     assert answer["error"] == "RequestValidationError"
-    assert answer["problems"][0]["location"] == location
-    assert problem in answer["problems"][0]["problem"]
-    assert answer["detail"].startswith("The request body is not a valid online features request")
+    assert answer["loc"] == location
+    assert problem in answer["detail"]
+    assert set(answer) == {"error", "detail", "loc"}
 
 
 def test_a_wrong_join_key_is_422_naming_it(served: MiniRepo) -> None:
