@@ -171,8 +171,8 @@ def catalog_router(service: CatalogService) -> APIRouter:
         depth: Annotated[int, Query(ge=0, le=10, description="Maximum hops.")] = 3,
     ) -> list[dict[str, Any]]:
         """OpenLineage RunEvents (one per job) for the same neighbourhood."""
+        graph = service.lineage(kind, name, direction, depth)
         snap = service.snapshot()
-        graph = snap.graph.lineage(kind, name, direction, depth)
         return openlineage_events(
             graph, snap.graph, snap.catalog, snap.consumers, datetime.now(UTC)
         )

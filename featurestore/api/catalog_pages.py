@@ -23,7 +23,7 @@ from featurestore.catalog.lineage import Direction
 from featurestore.catalog.lineage_svg import lineage_svg
 from featurestore.catalog.search import FACETS, SearchFilters
 from featurestore.catalog.service import CatalogService
-from featurestore.errors import FeatureStoreError
+from featurestore.errors import FeatureStoreError, ObjectNotFoundError
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -162,8 +162,11 @@ def pages_router(service: CatalogService, authorizer: Authorizer) -> APIRouter:
     def detail(request: Request, kind: ObjectKind, name: str) -> HTMLResponse:
         def build(_: Principal) -> tuple[str, dict[str, Any]]:
             obj = object_detail(service, kind, name)
-            lineage = service.lineage(kind, name, "both", 2)
-            return "object.html", {"obj": obj, "svg": lineage_svg(lineage, page_link)}
+            try:
+                svg = lineage_svg(service.lineage(kind, name, "both", 2), page_link)
+            except ObjectNotFoundError:  # entities are not on the lineage graph
+                svg = None
+            return "object.html", {"obj": obj, "svg": svg}
 
         return render(request, build)
 

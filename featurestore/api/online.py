@@ -142,24 +142,21 @@ class OnlineLimits:
     max_body_bytes: int = 1_048_576
 
 
-class _BodyTooLargeError(LimitExceededError):
-    """The request body is larger than `online_max_body_bytes`."""
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__("body bytes", size, limit, "online_max_body_bytes")
+def _body_too_large(size: int, limit: int) -> LimitExceededError:
+    return LimitExceededError("bytes in its body", size, limit, "online_max_body_bytes")
 
 
 async def _body(request: Request, limit: int) -> bytes:
     """The request body, refused as soon as it exceeds `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLargeError(int(declared), limit)
+        raise _body_too_large(int(declared), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise _BodyTooLargeError(size, limit)
+            raise _body_too_large(size, limit)
         chunks.append(chunk)
     return b"".join(chunks)
 

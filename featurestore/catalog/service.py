@@ -129,7 +129,10 @@ class CatalogService:
 
     def lineage(self, kind: ObjectKind, name: str, direction: Direction, depth: int) -> Lineage:
         """The lineage neighbourhood of one object (a feature is named `view:feature`)."""
-        return self.snapshot().graph.lineage(kind, name, direction, depth)
+        snap = self.snapshot()
+        if kind is ObjectKind.feature and name not in snap.catalog.features:
+            raise ObjectNotFoundError(kind.label, name, _hint_search())
+        return snap.graph.lineage(kind, name, direction, depth)
 
     def rights(self, kind: ObjectKind, name: str) -> EffectiveRights:
         """Effective terms of any object, after propagation along its lineage."""
