@@ -90,9 +90,11 @@ def error_answer(exc: BaseException) -> tuple[int, ErrorBody]:
 
 
 def error_response(exc: BaseException) -> Response:
-    """`error_answer` as a JSON response (with `WWW-Authenticate` on a 401)."""
+    """`error_answer` as a JSON response, with the headers its status needs."""
     status, body = error_answer(exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(getattr(exc, "headers", None) or {})  # e.g. `Allow` on a 405
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers)
 
 
@@ -130,7 +132,10 @@ def install_error_handlers(app: FastAPI) -> None:
     """Answer every error of `app` with `error_response`, FastAPI's own ones included."""
 
     async def handle(request: Request, exc: Exception) -> Response:
-        return error_response(exc)
+        response = error_response(exc)
+        if response.status_code == 405:  # every method of the path, not the first route's
+            response.headers["Allow"] = ", ".join(_methods_of(app, request.url.path))
+        return response
 
     app.add_exception_handler(FeatureStoreError, handle)
     app.add_exception_handler(RequestValidationError, handle)
@@ -173,3 +178,12 @@ def _http_answer(exc: StarletteHTTPException) -> tuple[int, ErrorBody]:
         error=names.get(exc.status_code, "HTTPError"),
         detail=f"{exc.detail}; see `/docs` for the API's paths and methods.",
     )
+
+
+def _methods_of(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for route in app.router.routes:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)

@@ -44,7 +44,7 @@ _EPOCH_TEXT = "1970-01-01T00:00:00Z"
 class OnlineFeaturesRequest(BaseModel):
     """Feast's `/get-online-features` request: a feature service or feature refs, and entities."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     entities: dict[str, list[Any]] = Field(
         min_length=1, description='Join key → one value per entity row, e.g. `{"origin": ["JFK"]}`.'
