@@ -14,6 +14,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 import pytest
 import redis
@@ -133,7 +134,7 @@ def populated_app(
     manifest = data_dir / "training" / TRAINING_SET["name"] / "manifest.json"
     manifest.parent.mkdir(parents=True)
     manifest.write_text(json.dumps(TRAINING_SET))
-    online = redis_url.rsplit("/", 1)[0] + "/3"  # a database of its own
+    online = urlunparse(urlparse(redis_url)._replace(path="/5"))  # no other test writes db 5
     settings = load_settings(
         data_dir=data_dir, redis_url=online, api_tokens=TOKENS, serving_log_sample_rate=0
     )
