@@ -12,10 +12,25 @@ from typing import Annotated
 
 import redis
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+try:  # recent typer vendors click: its usage errors are these classes, not the `click` package's
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import (  # type: ignore[assignment]
+        ClickException,
+        NoArgsIsHelpError,
+        UsageError,
+    )
+
 from featurestore.console import RichReporter, stderr, stdout
-from featurestore.errors import FeatureStoreError, MetadataErrors, ObjectNotFoundError
+from featurestore.errors import (
+    ConfigError,
+    FeatureStoreError,
+    MetadataErrors,
+    ObjectNotFoundError,
+)
 from featurestore.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -62,6 +77,10 @@ def _main(
 
 
 def _settings(data_dir: Path | None = None, repo: Path | None = None) -> Settings:
+    if repo is not None and not repo.is_dir():
+        raise ConfigError(
+            "--repo", repo, "no such folder; pass the folder holding feature_store.yaml"
+        )
     return load_settings(state.config_file, data_dir=data_dir, repo_path=repo)
 
 
@@ -466,24 +485,40 @@ def main() -> None:
         logging.captureWarnings(True)
         logging.getLogger("py.warnings").setLevel(logging.CRITICAL)
     try:
-        app()  # standalone: usage errors print their own message and exit 2
+        # Not standalone: usage errors come here, to be told in the one error line below.
+        code = app(prog_name="featurestore", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "")
+        sys.exit(0)
+    except ClickException as exc:
+        # A bad option or argument: a user error like any other, so one line and exit 1.
+        usage = (
+            f" See `{exc.ctx.command_path} --help`."
+            if isinstance(exc, UsageError) and exc.ctx
+            else ""
+        )
+        _error_line(f"{exc.format_message().rstrip('.')}.{usage}")
+        sys.exit(1)
     except FeatureStoreError as exc:
         if debug:
             raise
-        stderr.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        _error_line(str(exc))
         if isinstance(exc, MetadataErrors):
             for error in exc.errors[1:]:
-                stderr.print(f"  also: {error}", highlight=False, soft_wrap=True)
+                stderr.print(f"  also: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         stderr.print("Interrupted.")
         sys.exit(130)
     except Exception as exc:
         if debug:
             raise
-        stderr.print(
-            f"[bold red]Error:[/] unexpected {type(exc).__name__}: {exc} (rerun with --debug)",
-            highlight=False,
-            soft_wrap=True,
-        )
+        _error_line(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)")
         sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _error_line(message: str) -> None:
+    """The one red line every error gets; the message is shown as written, not as markup."""
+    stderr.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)

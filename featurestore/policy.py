@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from feast import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from feast.data_source import DataSource
 
-from featurestore.errors import RetrievalError, TerminalError
+from featurestore.errors import ErrorKind, RetrievalError, TerminalError
 from featurestore.layers import FROM_DEFINITIONS, RegisteredLayer
 from featurestore.metadata import PII_ORDER, RightsTerms, parse_rights
 
@@ -62,6 +62,8 @@ class Denial:
 
 class PurposeNotAllowedError(TerminalError):
     """A retrieval asked to use features for a purpose their rights do not allow."""
+
+    error_kind: ErrorKind = "denied"
 
     def __init__(self, purpose: str, denials: Sequence[Denial]) -> None:
         self.purpose = purpose

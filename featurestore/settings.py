@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from featurestore.errors import ConfigError
 
-Role = Literal["reader", "registrar", "admin"]
+Role = Literal["serving", "reader", "registrar", "admin"]
 
 
 class TokenConfig(BaseModel):
@@ -22,7 +22,7 @@ class TokenConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    role: Role = Field(description="`reader`, `registrar` or `admin`.")
+    role: Role = Field(description="`serving`, `reader`, `registrar` or `admin`.")
     name: str | None = Field(
         default=None,
         min_length=1,
@@ -72,8 +72,18 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port of the catalog API.")
     api_tokens: dict[str, Role | TokenConfig] = Field(
         default_factory=dict,
-        description="Bearer token → role (`reader`, `registrar` or `admin`), or → "
+        description="Bearer token → role (`serving`, `reader`, `registrar` or `admin`), or → "
         '`{"role": …, "name": …}` to name the actor the audit log shows.',
+    )
+    online_features_open: bool = Field(
+        default=False,
+        description="Serve `POST /online/features` without a token even when `api_tokens` is set.",
+    )
+    online_max_entity_rows: int = Field(
+        default=1000, ge=1, description="Most entity rows one online request may ask for (413)."
+    )
+    online_max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest online request body in bytes (413)."
     )
     serving_log_sample_rate: float = Field(
         default=0.1,

@@ -79,11 +79,39 @@ def test_bad_setting_is_a_one_line_error(tmp_path: Path) -> None:
     assert "`api_port` = `not-a-port`" in result.stderr
 
 
-def test_unknown_dataset_is_a_usage_error() -> None:
-    result = run_cli("ingest", "trains")
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["ingest", "trains"],
+            "Error: Invalid value for 'dataset': Value error, 'trains' is not one of 'flights'. "
+            "See `featurestore ingest --help`.",
+        ),
+        (
+            ["materialize", "--start", "2013-13-01"],
+            "Error: Invalid value for --start: `2013-13-01` is not an ISO 8601 time, e.g. "
+            "2013-12-31 or 2013-12-31T23:00:00Z. See `featurestore materialize --help`.",
+        ),
+        (["--bogus"], "Error: No such option: --bogus. See `featurestore --help`."),
+    ],
+)
+def test_a_bad_option_is_one_line_and_exit_1(args: list[str], line: str) -> None:
+    result = run_cli(*args)
 
-    assert result.returncode == 2
-    assert "trains" in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [line]
+
+
+def test_apply_on_a_missing_repo_folder_is_one_clear_line(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-repo"
+
+    result = run_cli("apply", "--repo", str(missing), "--data-dir", str(tmp_path / "data"))
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: Setting `--repo` = `{missing}` is not usable: no such folder; pass the folder "
+        "holding feature_store.yaml"
+    ]
 
 
 def test_apply_refuses_a_folder_without_feature_store_yaml_before_running_it(

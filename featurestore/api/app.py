@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import redis
-from fastapi import Request
 from fastapi.responses import JSONResponse
+from google.protobuf.message import DecodeError
 from pydantic import BaseModel, Field
 
 from featurestore import __version__
 from featurestore.api.catalog import mount_catalog
+from featurestore.api.errors import install_error_handlers
 from featurestore.api.online import mount_online
 from featurestore.api.serving_app import ServingApp
-from featurestore.errors import FeatureStoreError, TransientError
 from featurestore.settings import Settings
 
 
@@ -26,13 +27,6 @@ class Health(BaseModel):
     version: str = Field(description="featurestore version.")
 
 
-class ErrorBody(BaseModel):
-    """Every error answer: a message saying what was wrong and what to do."""
-
-    error: str
-    detail: str
-
-
 def create_app(settings: Settings, redis_url: str) -> ServingApp:
     """The app for one settings object and one Redis."""
     app = ServingApp(
@@ -41,12 +35,8 @@ def create_app(settings: Settings, redis_url: str) -> ServingApp:
         description="Feature catalog and online features.",
     )
     client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
-
-    @app.exception_handler(FeatureStoreError)
-    async def _feature_store_error(request: Request, exc: FeatureStoreError) -> JSONResponse:
-        status = 503 if isinstance(exc, TransientError) else 400
-        body = ErrorBody(error=type(exc).__name__, detail=str(exc))
-        return JSONResponse(status_code=status, content=body.model_dump())
+    install_error_handlers(app)
+    registry = _RegistryCheck(settings.registry_path)
 
     @app.get(
         "/health",
@@ -60,11 +50,7 @@ def create_app(settings: Settings, redis_url: str) -> ServingApp:
             redis_state = "ok"
         except redis.RedisError as exc:
             redis_state = f"unreachable: {exc}"
-        registry_state = (
-            "ok"
-            if settings.registry_path.is_file()
-            else (f"missing: `{settings.registry_path}`; run `featurestore apply`")
-        )
+        registry_state = registry.state()
         healthy = redis_state == registry_state == "ok"
         body = Health(
             status="ok" if healthy else "degraded",
@@ -77,3 +63,34 @@ def create_app(settings: Settings, redis_url: str) -> ServingApp:
     mount_online(app, settings, redis_url)
     mount_catalog(app, settings, redis_url)
     return app
+
+
+class _RegistryCheck:
+    """Opens the registry file and says whether it holds definitions (cached per file version)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._seen: tuple[tuple[int, int], str] | None = None
+
+    def state(self) -> str:
+        try:
+            stat = self._path.stat()
+        except FileNotFoundError:
+            return f"missing: `{self._path}`; run `featurestore apply`"
+        version = (stat.st_mtime_ns, stat.st_size)
+        if self._seen is None or self._seen[0] != version:
+            self._seen = (version, self._read())
+        return self._seen[1]
+
+    def _read(self) -> str:
+        from feast.protos.feast.core.Registry_pb2 import Registry
+
+        try:
+            proto = Registry.FromString(self._path.read_bytes())
+        except (OSError, DecodeError) as exc:
+            return (
+                f"corrupt: `{self._path}` is not a Feast registry ({exc}); run `featurestore apply`"
+            )
+        if not (proto.projects or proto.entities or proto.feature_views):
+            return f"empty: `{self._path}` registers nothing; run `featurestore apply`"
+        return "ok"

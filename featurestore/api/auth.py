@@ -1,7 +1,10 @@
-"""Bearer tokens with roles (reader < registrar < admin), configured in `api_tokens`.
+"""Bearer tokens with roles (serving < reader < registrar < admin), configured in `api_tokens`.
 
-With no tokens configured, reads are open to anyone and writes are refused. Pages may carry
-the token in a cookie instead of a header; writes accept only the header (no CSRF by cookie).
+With no tokens configured, reads are open to anyone and writes are refused. With tokens,
+`POST /online/features` needs any of them (a `serving` token reads online features only)
+unless `online_features_open` is set. Pages may carry the token in a cookie instead of a
+header; writes accept only the header (no CSRF by cookie). A token is looked up by its
+SHA-256 digest: one hash and one dict lookup, in time that does not depend on the token.
 
 The actor the audit log names is the token's configured `name`; without one, it is
 `<role>:<HMAC-SHA256 of the token>` keyed by a secret kept in the data dir
@@ -25,7 +28,7 @@ from featurestore.errors import AuthenticationError, PermissionDeniedError
 from featurestore.settings import Role, Settings, TokenConfig
 
 TOKEN_COOKIE = "featurestore_token"
-ROLE_ORDER: tuple[Role, ...] = ("reader", "registrar", "admin")
+ROLE_ORDER: tuple[Role, ...] = ("serving", "reader", "registrar", "admin")
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -53,12 +56,23 @@ class Authorizer:
     """Resolves the caller of a request against the configured tokens."""
 
     def __init__(self, settings: Settings) -> None:
-        self._tokens = {
-            token: config if isinstance(config, TokenConfig) else TokenConfig(role=config)
-            for token, config in settings.api_tokens.items()
-        }
+        self._tokens: dict[bytes, Principal] = {}
+        self._unnamed: dict[bytes, tuple[Role, str]] = {}
+        for token, config in settings.api_tokens.items():
+            resolved = config if isinstance(config, TokenConfig) else TokenConfig(role=config)
+            digest = hashlib.sha256(token.encode()).digest()
+            if resolved.name:
+                self._tokens[digest] = Principal(resolved.role, resolved.name)
+            else:
+                # Named on first use: the keyed hash needs the data dir's secret.
+                self._unnamed[digest] = (resolved.role, token)
         self._secret_path = settings.data_dir / "catalog" / "actor.key"
         self._secret: bytes | None = None
+
+    @property
+    def configured(self) -> bool:
+        """Whether any token is configured."""
+        return bool(self._tokens or self._unnamed)
 
     def principal(self, token: str | None, *, write: bool) -> Principal:
         """The caller holding `token`; AuthenticationError when it cannot be trusted."""
@@ -74,9 +88,16 @@ class Authorizer:
                 "This needs an API token: send `Authorization: Bearer <token>` with a token "
                 "from the `api_tokens` setting."
             )
-        for known, config in self._tokens.items():
-            if hmac.compare_digest(known.encode(), token.encode()):
-                return Principal(config.role, config.name or self._anonymous(config.role, token))
+        digest = hashlib.sha256(token.encode()).digest()
+        principal = self._tokens.get(digest)
+        if principal is not None:
+            return principal
+        unnamed = self._unnamed.get(digest)
+        if unnamed is not None:
+            role, known = unnamed
+            principal = Principal(role, self._anonymous(role, known))
+            self._tokens[digest] = principal
+            return principal
         raise AuthenticationError(
             "The API token is not valid; use one listed in the `api_tokens` setting."
         )
@@ -107,6 +128,16 @@ def server_secret(path: Path) -> bytes:
     finally:
         temporary.unlink()
     return path.read_bytes()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (scheme in any case), else None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
 def install_authorizer(app: FastAPI, authorizer: Authorizer) -> None:

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Body, FastAPI, Header, Query, Response
 
 from featurestore.api.auth import Authorizer, ReaderDep, RegistrarDep, install_authorizer
 from featurestore.api.cards import feature_card, object_detail, rights_check, training_set_out
-from featurestore.api.catalog_errors import error_responses, install_error_handlers
 from featurestore.api.catalog_pages import mount_pages, page_link
 from featurestore.api.catalog_schemas import (
     FacetValue,
@@ -32,6 +31,7 @@ from featurestore.api.coverage_schemas import (
     SpineIn,
     ViewCoverage,
 )
+from featurestore.api.errors import error_responses
 from featurestore.api.registration_schemas import (
     AuditEntryOut,
     AuditPage,
@@ -50,7 +50,8 @@ from featurestore.catalog.service import CatalogService
 from featurestore.errors import FeatureStoreError
 from featurestore.settings import Settings
 
-READ = error_responses(401, 404, 422, 503)
+READ = error_responses(401, 404, 409, 422, 503)
+WRITE = error_responses(401, 403, 404, 409, 422, 503)
 
 
 class WritableKind(StrEnum):
@@ -116,7 +117,7 @@ def catalog_router(service: CatalogService) -> APIRouter:
     @router.patch(
         "/objects/{kind}/{name}",
         response_model=MetadataUpdated,
-        responses=error_responses(401, 403, 404, 409, 422, 503),
+        responses=WRITE,
     )
     def update_metadata(
         principal: RegistrarDep,
@@ -195,8 +196,8 @@ def catalog_router(service: CatalogService) -> APIRouter:
         depth: Annotated[int, Query(ge=0, le=10, description="Maximum hops.")] = 3,
     ) -> list[dict[str, Any]]:
         """OpenLineage RunEvents (one per job) for the same neighbourhood."""
+        graph = service.lineage(kind, name, direction, depth)
         snap = service.snapshot()
-        graph = snap.graph.lineage(kind, name, direction, depth)
         return openlineage_events(
             graph, snap.graph, snap.catalog, snap.consumers, datetime.now(UTC)
         )
@@ -204,7 +205,7 @@ def catalog_router(service: CatalogService) -> APIRouter:
     @router.get(
         "/views/{view}/coverage",
         response_model=ViewCoverage,
-        responses=error_responses(400, 401, 404, 422, 503),
+        responses=READ,
     )
     def coverage(_: ReaderDep, view: str) -> ViewCoverage:
         """Rows, time range, null rates, entity coverage, histograms (cached by fingerprint)."""
@@ -214,7 +215,7 @@ def catalog_router(service: CatalogService) -> APIRouter:
     @router.post(
         "/views/{view}/coverage/point-in-time",
         response_model=PointInTimeCoverageOut,
-        responses=error_responses(400, 401, 404, 422, 503),
+        responses=READ,
     )
     def point_in_time(_: ReaderDep, view: str, spine: SpineIn) -> PointInTimeCoverageOut:
         """Share of the given entity rows that get a non-null, in-ttl value at their time."""
@@ -267,7 +268,7 @@ def catalog_router(service: CatalogService) -> APIRouter:
         "/models",
         status_code=201,
         response_model=ModelRegistered,
-        responses=error_responses(401, 403, 404, 422, 503),
+        responses=WRITE,
     )
     def register_model(principal: RegistrarDep, model: ModelIn) -> ModelRegistered:
         """Register (or update) a model as a consumer of a feature service."""
@@ -306,7 +307,6 @@ def mount_catalog(app: FastAPI, settings: Settings, redis_url: str) -> CatalogSe
     """Add the catalog's API, pages and static files to the app."""
     service = CatalogService(settings, redis_url)
     authorizer = Authorizer(settings)
-    install_error_handlers(app)
     install_authorizer(app, authorizer)
     app.include_router(catalog_router(service))
     mount_pages(app, service, authorizer)

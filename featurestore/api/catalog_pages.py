@@ -15,22 +15,25 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from featurestore.api.auth import TOKEN_COOKIE, Authorizer, Principal
+from featurestore.api.auth import TOKEN_COOKIE, Authorizer, Principal, bearer_token
 from featurestore.api.cards import feature_card, object_detail, rights_check
+from featurestore.api.errors import status_of
 from featurestore.catalog.entries import ObjectKind
 from featurestore.catalog.lineage import Direction
 from featurestore.catalog.lineage_svg import lineage_svg
 from featurestore.catalog.search import FACETS, SearchFilters
 from featurestore.catalog.service import CatalogService
-from featurestore.errors import (
-    AuthenticationError,
-    FeatureStoreError,
-    ObjectNotFoundError,
-    TransientError,
-)
+from featurestore.errors import FeatureStoreError, ObjectNotFoundError
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+_TITLES = {
+    "not_found": "Not found",
+    "denied": "Not allowed",
+    "conflict": "Not ready",
+    "unavailable": "Unavailable",
+    "too_large": "Too large",
+}
 
 
 def _percent(value: float | None) -> str:
@@ -81,20 +84,21 @@ def pages_router(service: CatalogService, authorizer: Authorizer) -> APIRouter:
         request: Request, build: Callable[[Principal], tuple[str, dict[str, Any]]]
     ) -> HTMLResponse:
         try:
-            token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            token = bearer_token(request.headers.get("authorization"))
             principal = authorizer.principal(
                 token or unquote(request.cookies.get(TOKEN_COOKIE, "")), write=False
             )
+            principal.require("reader", "read the catalog")
             name, context = build(principal)
             status = 200
-        except AuthenticationError as exc:
-            name, context, status = "login.html", {"message": str(exc)}, 401
-        except ObjectNotFoundError as exc:
-            name, context, status = "error.html", {"title": "Not found", "message": str(exc)}, 404
-        except TransientError as exc:
-            name, context, status = "error.html", {"title": "Unavailable", "message": str(exc)}, 503
         except FeatureStoreError as exc:
-            name, context, status = "error.html", {"title": "Cannot show", "message": str(exc)}, 400
+            # The same status as the JSON API gives for the same error.
+            status = status_of(exc)
+            if exc.error_kind == "unauthenticated":
+                name, context = "login.html", {"message": str(exc)}
+            else:
+                title = _TITLES.get(exc.error_kind, "Cannot show")
+                name, context = "error.html", {"title": title, "message": str(exc)}
         return templates.TemplateResponse(request, name, context, status_code=status)
 
     @router.get("/")
@@ -158,8 +162,11 @@ def pages_router(service: CatalogService, authorizer: Authorizer) -> APIRouter:
     def detail(request: Request, kind: ObjectKind, name: str) -> HTMLResponse:
         def build(_: Principal) -> tuple[str, dict[str, Any]]:
             obj = object_detail(service, kind, name)
-            lineage = service.lineage(kind, name, "both", 2)
-            return "object.html", {"obj": obj, "svg": lineage_svg(lineage, page_link)}
+            try:
+                svg = lineage_svg(service.lineage(kind, name, "both", 2), page_link)
+            except ObjectNotFoundError:  # entities are not on the lineage graph
+                svg = None
+            return "object.html", {"obj": obj, "svg": svg}
 
         return render(request, build)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from featurestore.api.coverage_schemas import FeatureCoverage, OfflineFreshness, OnlineFreshnessOut
 from featurestore.catalog.entries import FeatureEntry
@@ -12,13 +12,6 @@ from featurestore.catalog.lineage import Lineage
 from featurestore.policy import Denial, EffectiveRights
 
 PURPOSE_PATTERN = r"^[a-z][a-z0-9_\-]*$"
-
-
-class ErrorBody(BaseModel):
-    """Every 4xx/5xx answer except validation: what was wrong and what to do."""
-
-    error: str = Field(description="Error class, e.g. `ObjectNotFoundError`.")
-    detail: str = Field(description="What went wrong, naming the value, and what to do next.")
 
 
 class Terms(BaseModel):
@@ -218,6 +211,12 @@ class RightsCheckIn(BaseModel):
     purpose: str = Field(pattern=PURPOSE_PATTERN, description="E.g. `training` or `serving`.")
     features: list[str] = Field(default_factory=list, description="`view:feature` refs.")
     feature_service: str | None = Field(default=None, description="Or: a feature service.")
+
+    @model_validator(mode="after")
+    def _names_features(self) -> RightsCheckIn:
+        if not self.features and not self.feature_service:
+            raise ValueError("name the features to check: `features`, `feature_service` or both")
+        return self
 
 
 class RightsCheckOut(BaseModel):

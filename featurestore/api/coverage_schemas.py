@@ -196,17 +196,21 @@ class SpineIn(BaseModel):
             value = row.get(column)
             try:
                 moment = datetime.fromisoformat(str(value))
-            except ValueError:
+                utc = (
+                    moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+                )
+            except (ValueError, OverflowError):
+                # OverflowError: e.g. 9999-12-31T23:59:59-01:00 is past the last UTC year.
                 raise RequestValidationError(
                     [
                         {
                             "loc": ("body", "entity_rows", index, column),
-                            "msg": f"`{value}` is not an ISO 8601 time, e.g. 2013-06-01T12:00:00Z",
+                            "msg": f"`{value}` is not an ISO 8601 time between years 1 and "
+                            "9999 UTC, e.g. 2013-06-01T12:00:00Z",
                             "type": "datetime_parsing",
                         }
                     ]
                 ) from None
-            utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
             rows.append({**row, column: utc})
         try:
             return pa.Table.from_pylist(rows)

@@ -1,8 +1,11 @@
 """HTTP online serving: `POST /online/features` in Feast's feature-server shape, `GET /metrics`.
 
 The request body is parsed by hand rather than by a FastAPI body parameter: it keeps the
-hot path short and lets malformed requests get our error body. Redis is called from the
-event loop: its loopback answer (~0.1 ms) is quicker than a thread pool hand-off.
+hot path short. Errors answer through `featurestore.api.errors` like every other endpoint.
+Limits (`online_max_entity_rows`, `online_max_body_bytes`) and entity value types are checked
+before Redis is asked; with `api_tokens` set, a token is needed unless `online_features_open`.
+Redis is called from the event loop: its loopback answer (~0.1 ms) is quicker than a thread
+pool hand-off.
 """
 
 from __future__ import annotations
@@ -11,28 +14,27 @@ import base64
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import redis
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from featurestore.api.auth import Authorizer, bearer_token
+from featurestore.api.errors import error_response, error_responses
 from featurestore.api.serving_app import Endpoint, ServingApp
-from featurestore.errors import (
-    FeatureStoreError,
-    ObjectNotFoundError,
-    RetrievalError,
-    TransientError,
-)
+from featurestore.errors import LimitExceededError
 from featurestore.online.client import OnlineClient, OnlineFeatures, Status
 from featurestore.online.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from featurestore.online.metrics import OnlineMetrics
+from featurestore.online.plan import check_entity_values
 from featurestore.online.serving_log import ServingLog
-from featurestore.policy import PurposeNotAllowedError
 from featurestore.repo import open_store
 from featurestore.settings import Settings
 
@@ -42,7 +44,7 @@ _EPOCH_TEXT = "1970-01-01T00:00:00Z"
 class OnlineFeaturesRequest(BaseModel):
     """Feast's `/get-online-features` request: a feature service or feature refs, and entities."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     entities: dict[str, list[Any]] = Field(
         min_length=1, description='Join key → one value per entity row, e.g. `{"origin": ["JFK"]}`.'
@@ -69,30 +71,40 @@ def online_routes(
     open_client: Callable[[], OnlineClient],
     metrics: OnlineMetrics,
     serving_log: ServingLog | None = None,
+    *,
+    limits: OnlineLimits | None = None,
+    authorizer: Authorizer | None = None,
 ) -> tuple[Endpoint, APIRouter]:
     """The serving endpoint, and a router with its OpenAPI description and `GET /metrics`.
 
-    `open_client` is called once, on the first request.
+    `open_client` is called once, on the first request. With an `authorizer` every request
+    needs one of its tokens (any role).
     """
     lazy = _Lazy(open_client)
+    limits = limits or OnlineLimits()
 
     async def online_features(request: Request) -> Response:
         """Feature values with statuses and event times, in Feast's feature-server shape."""
         began = time.perf_counter()
         try:
-            parsed = OnlineFeaturesRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            metrics.observe_failure("422", time.perf_counter() - began)
-            return _validation_error(exc)
-        try:
+            if authorizer is not None:
+                token = bearer_token(request.headers.get("authorization"))
+                authorizer.principal(token, write=False)
+            parsed = _parse(await _body(request, limits.max_body_bytes))
+            rows = len(next(iter(parsed.entities.values())))
+            if rows > limits.max_entity_rows:
+                raise LimitExceededError(
+                    "entity rows", rows, limits.max_entity_rows, "online_max_entity_rows"
+                )
             client = lazy.get()
             selection = parsed.feature_service or parsed.features
             plan = client.plan(selection, full_feature_names=parsed.full_feature_names)
+            check_entity_values(plan, parsed.entities)
             result = client.read(plan, parsed.entities)
-        except FeatureStoreError as exc:
-            status, body = _error(exc)
-            metrics.observe_failure(str(status), time.perf_counter() - began)
-            return _json(body, status)
+        except Exception as exc:
+            response = error_response(exc)
+            metrics.observe_failure(str(response.status_code), time.perf_counter() - began)
+            return response
         response = _json(feast_shape(result))
         metrics.observe(plan, result, time.perf_counter() - began)
         if serving_log is not None:
@@ -116,15 +128,47 @@ def online_routes(
                 },
             }
         },
-        responses={
-            403: {"description": "The `serving` purpose is not allowed for some features."},
-            404: {"description": "An unknown feature, feature view or feature service."},
-            422: {"description": "A malformed request."},
-            503: {"description": "Redis did not answer."},
-        },
+        responses=error_responses(401, 403, 404, 409, 413, 422, 503),
     )
     router.add_api_route("/metrics", prometheus_metrics, methods=["GET"], response_class=Response)
     return online_features, router
+
+
+@dataclass(frozen=True)
+class OnlineLimits:
+    """How large one online request may be."""
+
+    max_entity_rows: int = 1000
+    max_body_bytes: int = 1_048_576
+
+
+def _body_too_large(size: int, limit: int) -> LimitExceededError:
+    return LimitExceededError("bytes in its body", size, limit, "online_max_body_bytes")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it exceeds `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _body_too_large(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _body_too_large(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes) -> OnlineFeaturesRequest:
+    try:
+        return OnlineFeaturesRequest.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [
+            {**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)
+        ]
+        raise RequestValidationError(errors) from None
 
 
 def feast_shape(result: OnlineFeatures) -> dict[str, Any]:
@@ -180,40 +224,6 @@ def _native(value: object) -> object:
     raise TypeError(f"cannot serve a value of type {type(value).__name__}")
 
 
-def _error(exc: FeatureStoreError) -> tuple[int, dict[str, Any]]:
-    body: dict[str, Any] = {"error": type(exc).__name__, "detail": str(exc)}
-    if isinstance(exc, PurposeNotAllowedError):
-        body["purpose"] = exc.purpose
-        body["features"] = [denial.feature for denial in exc.denials]
-        return 403, body
-    if isinstance(exc, ObjectNotFoundError):
-        body["kind"], body["name"] = exc.kind, exc.name
-        return 404, body
-    if isinstance(exc, RetrievalError):
-        return 422, body
-    if isinstance(exc, TransientError):
-        return 503, body
-    return 400, body
-
-
-def _validation_error(exc: ValidationError) -> Response:
-    problems = [
-        {
-            "location": ".".join(str(part) for part in error["loc"]) or "body",
-            "problem": error["msg"],
-        }
-        for error in exc.errors(include_url=False)
-    ]
-    first = problems[0]
-    detail = (
-        f"The request body is not a valid online features request: `{first['location']}`: "
-        f"{first['problem']}. Send JSON like "
-        '{"feature_service": "delay_model_v1", "entities": {"origin": ["JFK"]}}.'
-    )
-    body = {"error": "RequestValidationError", "detail": detail, "problems": problems}
-    return _json(body, 422)
-
-
 class _Lazy:
     """Builds the online client on first use, so the app starts without a registry."""
 
@@ -248,7 +258,12 @@ def mount_online(app: ServingApp, settings: Settings, redis_url: str) -> None:
         )
         return OnlineClient(open_store(settings, redis_url), reader, purpose="serving")
 
-    serving, router = online_routes(open_client, metrics, serving_log)
+    authorizer = Authorizer(settings)
+    limits = OnlineLimits(settings.online_max_entity_rows, settings.online_max_body_bytes)
+    guard = authorizer if authorizer.configured and not settings.online_features_open else None
+    serving, router = online_routes(
+        open_client, metrics, serving_log, limits=limits, authorizer=guard
+    )
     # FastAPI's middleware layers, route scan and dependency solving cost more than the read
     # itself; the hot path skips them, and the router's copy of it only documents it (OpenAPI).
     app.add_fast_route("POST", "/online/features", serving)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 from feast import FeatureStore
 
 from featurestore.errors import RetrievalError
+from featurestore.offline.errors import duckdb_errors
 from featurestore.offline.retrieval import historical_features
 
 
@@ -41,15 +41,19 @@ def point_in_time_coverage(
 ) -> PointInTimeCoverage:
     """Join `features` of `view` onto `spine` with the point-in-time engine and count values."""
     try:
-        result = historical_features(
-            store,
-            spine,
-            [f"{view}:{feature}" for feature in features],
-            event_timestamp_column=event_timestamp_column,
-            as_known_at=True,  # whatever the repo's Feast default, coverage is what was known
-            full_feature_names=True,
-        )
-    except (duckdb.Error, pa.ArrowException) as exc:
+        with duckdb_errors(
+            f"join the spine to feature view `{view}`",
+            "Give each join key the type of the source's column.",
+        ):
+            result = historical_features(
+                store,
+                spine,
+                [f"{view}:{feature}" for feature in features],
+                event_timestamp_column=event_timestamp_column,
+                as_known_at=True,  # whatever the repo's Feast default, coverage is what was known
+                full_feature_names=True,
+            )
+    except pa.ArrowException as exc:
         # Mostly a spine whose key types do not match the source's, e.g. numbers for strings.
         raise RetrievalError(
             f"Cannot join the spine to feature view `{view}`: {exc}. Give each join key the "

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from featurestore.catalog.ledger import AuditEntry, Ledger, insert_audit
-from featurestore.errors import TerminalError
+from featurestore.errors import ConflictError
 from featurestore.layers import RegisteredLayer, RegisteredMetadata, RegisteredValue
 
 _SCHEMA = """
@@ -42,7 +42,7 @@ UPDATE_ACTION = "update_metadata"
 APPLY_ACTION = "apply_definitions"
 
 
-class VersionConflictError(TerminalError):
+class VersionConflictError(ConflictError):
     """A write named a metadata version (`If-Match`) that is no longer the current one."""
 
     def __init__(self, kind: str, name: str, expected: str, current: int) -> None:
@@ -50,6 +50,7 @@ class VersionConflictError(TerminalError):
         self.name = name
         self.expected = expected
         self.current = current
+        self.headers = {"ETag": f'"{current}"'}  # sent with the 409 answer
         super().__init__(
             f"{kind.replace('_', ' ')} `{name}` is at metadata version `{current}`, not "
             f"`{expected}`: someone changed it since you read it. Read it again "

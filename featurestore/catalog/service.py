@@ -42,7 +42,7 @@ from featurestore.catalog.registered import (
 from featurestore.catalog.registration import MetadataUpdate, MetadataWriter, UpdateResult
 from featurestore.catalog.search import SearchFilters, SearchIndex, SearchResult
 from featurestore.catalog.snapshot import build_catalog
-from featurestore.errors import FeatureStoreError, ObjectNotFoundError, ServiceError
+from featurestore.errors import FeatureStoreError, ObjectNotFoundError, RegistryMissingError
 from featurestore.policy import Decision, EffectiveRights, Policy
 from featurestore.repo import open_store, policy_for_store
 from featurestore.settings import Settings
@@ -154,7 +154,10 @@ class CatalogService:
 
     def lineage(self, kind: ObjectKind, name: str, direction: Direction, depth: int) -> Lineage:
         """The lineage neighbourhood of one object (a feature is named `view:feature`)."""
-        return self.snapshot().graph.lineage(kind, name, direction, depth)
+        snap = self.snapshot()
+        if kind is ObjectKind.feature and name not in snap.catalog.features:
+            raise ObjectNotFoundError(kind.label, name, _hint_search())
+        return snap.graph.lineage(kind, name, direction, depth)
 
     def rights(self, kind: ObjectKind, name: str) -> EffectiveRights:
         """Effective terms of any object, after propagation along its lineage."""
@@ -295,10 +298,7 @@ class CatalogService:
         try:
             stat = self.settings.registry_path.stat()
         except FileNotFoundError:
-            raise ServiceError(
-                f"The Feast registry `{self.settings.registry_path}` does not exist yet; "
-                "run `featurestore apply` first."
-            ) from None
+            raise RegistryMissingError(self.settings.registry_path) from None
         return stat.st_mtime_ns, stat.st_size
 
     def _open_store(self) -> FeatureStore:

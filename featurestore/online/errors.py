@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 import redis
 
-from featurestore.errors import ServiceError, TerminalError
+from featurestore.errors import ErrorKind, ServiceError, TerminalError
 
 
 class OnlineStoreError(TerminalError):
     """Redis refused a command in a way retrying cannot fix (wrong key type, bad script)."""
+
+    error_kind: ErrorKind = "unavailable"
 
 
 @contextlib.contextmanager

@@ -6,8 +6,9 @@ happens once per distinct request shape; the plan is then reused for every read.
 
 from __future__ import annotations
 
+import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -92,6 +93,45 @@ class ReadPlan:
     feature_names: tuple[str, ...]
     request_keys: tuple[str, ...]
     feature_service: str | None
+
+
+_INT_RANGES = {
+    ValueType.INT64: (-(2**63), 2**63),
+    ValueType.UNIX_TIMESTAMP: (-(2**63), 2**63),
+    ValueType.INT32: (-(2**31), 2**31),
+}
+_KEY_TYPE_WORDS = {ValueType.STRING: "a string", ValueType.BYTES: "a string"}
+
+
+def check_entity_values(plan: ReadPlan, entities: Mapping[str, Sequence[Any]]) -> None:
+    """Refuse an entity value that is not of its join key's type (nulls included), naming the
+    key, the row index and the value; `loc` points at it in an HTTP request body."""
+    checked: set[str] = set()
+    for view in plan.views:
+        for key, value_type in zip(view.request_keys, view.key_types, strict=True):
+            values = entities.get(key)
+            if values is None or key in checked:
+                continue
+            checked.add(key)
+            bounds = _INT_RANGES.get(value_type)
+            if bounds is not None:
+                low, high = bounds
+                ok = [type(v) is int and low <= v < high for v in values]
+                expected = f"an integer ({value_type.name})"
+            elif value_type in _KEY_TYPE_WORDS:
+                ok = [type(v) is str for v in values]
+                expected = f"{_KEY_TYPE_WORDS[value_type]} ({value_type.name})"
+            else:
+                continue
+            if all(ok):
+                continue
+            index = ok.index(False)
+            error = EntityKeyError(
+                f"Entity value `{json.dumps(values[index], default=str)}` of join key `{key}` "
+                f"at index {index} is not {expected}; send each `{key}` as {expected}."
+            )
+            error.loc = ("body", "entities", key, index)
+            raise error
 
 
 def resolve_plan(

@@ -46,9 +46,12 @@ def page(client: TestClient, url: str) -> str:
         ("/rights", ["May I use these features"]),
         (
             "/rights?purpose=marketing&features=weather_hourly:temp",
-            ["Denied", "not allowed by data source `weather_hourly_source`"],
+            [
+                '<section class="card verdict denied">',
+                "Denied: purpose",
+                "not allowed by data source `weather_hourly_source`",
+            ],
         ),
-        ("/rights?purpose=training&feature_service=delay_model_v1", ["Allowed"]),
         ("/audit", ["Audit log", "No changes registered yet"]),
     ],
 )
@@ -89,3 +92,17 @@ def test_without_a_token_the_page_asks_for_one(client: TestClient) -> None:
 
     assert response.status_code == 401
     assert 'id="token-form"' in response.text
+
+
+@pytest.mark.parametrize(
+    ("query", "verdict"),
+    [
+        ("purpose=training&feature_service=delay_model_v1", "allowed"),
+        ("purpose=marketing&feature_service=delay_model_v1", "denied"),
+    ],
+)
+def test_rights_page_shows_the_policy_verdict(client: TestClient, query: str, verdict: str) -> None:
+    html = page(client, f"/rights?{query}")
+
+    verdicts = re.findall(r'<section class="card verdict (\w+)">\s*<h2>(\w+):', html)
+    assert verdicts == [(verdict, verdict.capitalize())]

@@ -292,4 +292,5 @@ def test_422_names_the_invalid_field(
     response = client.request(method, url, json=body, headers=READER)
 
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == loc
+    assert response.json()["loc"] == loc
+    assert response.json()["error"] == "RequestValidationError"

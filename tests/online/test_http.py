@@ -70,9 +70,8 @@ def test_a_disallowed_purpose_is_403_naming_the_features(repo: MiniRepo) -> None
 
     assert response.status_code == 403
     answer = response.json()
-    assert (answer["error"], answer["purpose"], answer["features"]) == (
+    assert (answer["error"], [reason["feature"] for reason in answer["reasons"]]) == (
         "PurposeNotAllowedError",
-        "serving",
         ["driver_stats:trips", "driver_stats:rank"],
     )
     assert answer["detail"].startswith("Purpose `serving` is not allowed for `driver_stats:trips`")
@@ -81,20 +80,24 @@ def test_a_disallowed_purpose_is_403_naming_the_features(repo: MiniRepo) -> None
 @pytest.mark.parametrize(
     ("body", "location", "problem"),
     [
-        ("{not json", "body", "Invalid JSON"),
-        ({"entities": {"driver_id": [1]}}, "body", "exactly one of `features`"),
-        ({"features": ["driver_stats:trips"]}, "entities", "Field required"),
-        ({"features": "driver_stats:trips", "entities": {"driver_id": [1]}}, "features", "array"),
+        ("{not json", ["body"], "not valid JSON"),
+        ({"entities": {"driver_id": [1]}}, ["body"], "exactly one of `features`"),
+        ({"features": ["driver_stats:trips"]}, ["body", "entities"], "Field required"),
         (
-            {"feature_service": "ranker", "entities": {"driver_id": 1}},
-            "entities.driver_id",
+            {"features": "driver_stats:trips", "entities": {"driver_id": [1]}},
+            ["body", "features"],
             "array",
         ),
-        ({"feature_service": "ranker", "entities": {"driver_id": []}}, "body", "no rows"),
+        (
+            {"feature_service": "ranker", "entities": {"driver_id": 1}},
+            ["body", "entities", "driver_id"],
+            "array",
+        ),
+        ({"feature_service": "ranker", "entities": {"driver_id": []}}, ["body"], "no rows"),
     ],
 )
 def test_a_malformed_request_is_422_saying_what_is_wrong(
-    served: MiniRepo, body: Any, location: str, problem: str
+    served: MiniRepo, body: Any, location: list[str], problem: str
 ) -> None:
     client = api(served)
     if isinstance(body, str):
@@ -105,9 +108,9 @@ def test_a_malformed_request_is_422_saying_what_is_wrong(
     assert response.status_code == 422
     answer = response.json()
     assert answer["error"] == "RequestValidationError"
-    assert answer["problems"][0]["location"] == location
-    assert problem in answer["problems"][0]["problem"]
-    assert answer["detail"].startswith("The request body is not a valid online features request")
+    assert answer["loc"] == location
+    assert problem in answer["detail"]
+    assert set(answer) == {"error", "detail", "loc"}
 
 
 def test_a_wrong_join_key_is_422_naming_it(served: MiniRepo) -> None:
@@ -212,3 +215,70 @@ def test_redis_away_is_503_saying_so(served: MiniRepo) -> None:
     assert response.status_code == 503
     assert response.json()["error"] == "ServiceError"
     assert "Redis did not answer" in response.json()["detail"]
+
+
+def test_too_many_entity_rows_is_413_naming_the_limit(served: MiniRepo) -> None:
+    body = {"feature_service": "ranker", "entities": {"driver_id": list(range(1001))}}
+
+    default = api(served).post("/online/features", json=body)
+    configured = api(served, online_max_entity_rows=2).post(
+        "/online/features", json={**body, "entities": {"driver_id": [1, 2, 3]}}
+    )
+
+    assert (default.status_code, configured.status_code) == (413, 413)
+    assert default.json() == {
+        "error": "LimitExceededError",
+        "detail": "The request has 1,001 entity rows, more than the limit of 1,000; split it "
+        "into smaller requests, or raise `online_max_entity_rows`.",
+    }
+    assert "more than the limit of 2;" in configured.json()["detail"]
+
+
+def test_a_body_over_the_size_limit_is_413(served: MiniRepo) -> None:
+    body = {"feature_service": "ranker", "entities": {"driver_id": [1] * 1000}}
+
+    response = api(served, online_max_body_bytes=1024).post("/online/features", json=body)
+
+    assert response.status_code == 413
+    assert response.json()["error"] == "LimitExceededError"
+    assert "`online_max_body_bytes`" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [({"a": 1}, '{"a": 1}'), ([1], "[1]"), (True, "true"), (None, "null"), ("1", '"1"')],
+)
+def test_an_entity_value_of_the_wrong_type_is_422_naming_key_index_and_value(
+    served: MiniRepo, value: object, shown: str
+) -> None:
+    body = {"feature_service": "ranker", "entities": {"driver_id": [1, value]}}
+
+    response = api(served).post("/online/features", json=body)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "EntityKeyError",
+        "detail": f"Entity value `{shown}` of join key `driver_id` at index 1 is not an integer "
+        "(INT64); send each `driver_id` as an integer (INT64).",
+        "loc": ["body", "entities", "driver_id", 1],
+    }
+
+
+def test_with_tokens_configured_online_features_need_one(served: MiniRepo) -> None:
+    tokens = {"serve-token": "serving", "reader-token": "reader"}
+    client = api(served, api_tokens=tokens)
+    opened = api(served, api_tokens=tokens, online_features_open=True)
+    body = {"feature_service": "ranker", "entities": {"driver_id": [1]}}
+
+    missing = client.post("/online/features", json=body)
+    wrong = client.post("/online/features", json=body, headers={"Authorization": "Bearer x"})
+    serving = client.post(
+        "/online/features", json=body, headers={"Authorization": "bearer serve-token"}
+    )
+    catalog = client.get("/catalog/search", headers={"Authorization": "Bearer serve-token"})
+
+    assert (missing.status_code, wrong.status_code, serving.status_code) == (401, 401, 200)
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json()["error"] == "AuthenticationError"
+    assert catalog.status_code == 403
+    assert opened.post("/online/features", json=body).status_code == 200
