@@ -1,4 +1,5 @@
-"""`featurestore apply`: validate the repo's catalog metadata, then register it with Feast."""
+"""`featurestore apply`: validate the repo's catalog metadata and source files, then register
+it with Feast."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from featurestore.inventory import catalog_objects
 from featurestore.metadata import validate_objects
 from featurestore.repo import load_definitions, open_store
 from featurestore.settings import Settings
+from featurestore.source_check import check_sources
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,8 @@ class ApplyResult:
     objects: dict[str, int]
     deleted: int
     registry_path: Path
+    warnings: tuple[str, ...] = ()
+    """Things to fix that did not stop the apply, e.g. a source file not written yet."""
 
 
 def validate_definitions(contents: RepoContents) -> None:
@@ -40,6 +44,8 @@ def apply_repo(settings: Settings, redis_url: str) -> ApplyResult:
     """Load, validate and register the repo; nothing is registered when validation fails."""
     contents = load_definitions(settings)
     validate_definitions(contents)
+    sources = check_sources(contents, settings.repo_path.resolve())
+    sources.raise_if_problems()
     store = open_store(settings, redis_url)
     to_apply, to_delete, _, _ = extract_objects_for_apply_delete(
         store.project, store.registry, contents
@@ -55,4 +61,5 @@ def apply_repo(settings: Settings, redis_url: str) -> ApplyResult:
         objects=dict(counts),
         deleted=len(to_delete),
         registry_path=settings.registry_path.resolve(),
+        warnings=tuple(sources.warnings),
     )

@@ -68,6 +68,8 @@ class TrainingSetResult:
     purged_rows: int
     hidden_by_knowledge_time: dict[str, int]
     warnings: tuple[str, ...]
+    fractions: dict[str, float] = field(default_factory=dict)
+    """Achieved share of the deduplicated spine's rows per split."""
 
 
 def build_training_set(
@@ -76,8 +78,12 @@ def build_training_set(
     output_root: Path,
     *,
     reporter: Reporter = _SILENT,
+    data_dir: Path | None = None,
 ) -> TrainingSetResult:
-    """Build, check and write the splits and manifest under `output_root / request.name`."""
+    """Build, check and write the splits and manifest under `output_root / request.name`.
+
+    `data_dir` goes into the manifest's rebuild command (default: `output_root`'s parent when
+    `output_root` is the data dir's `training/` folder, as the CLI uses it)."""
     if not _NAME.match(request.name):
         raise RetrievalError(
             f"Training set name `{request.name}` must be letters, digits, `_`, `-` or `.`."
@@ -147,6 +153,7 @@ def build_training_set(
             "fractions": list(request.split.fractions) if request.split.fractions else None,
             "group_key": request.group_key,
             "purged_rows": assignment.purged_rows,
+            "achieved_fractions": {k: round(v, 6) for k, v in assignment.fractions.items()},
             "rows": rows,
             "time_ranges": ranges,
             "files": {
@@ -157,7 +164,11 @@ def build_training_set(
         "leakage_check": "passed: no feature event or created time after its entity time",
         "rights": mf.rights_section(policy, (source.name for source in sources)),
         "engine": {"name": "featurestore ASOF (DuckDB)", "versions": mf.package_versions()},
-        "rebuild": _rebuild_command(request),
+        "rebuild": _rebuild_command(
+            request,
+            Path(store.config.repo_path or "."),
+            data_dir or (output_root.parent if output_root.name == "training" else None),
+        ),
     }
     manifest_path = mf.write_manifest(directory, manifest)
     reporter.advance(task)
@@ -171,7 +182,8 @@ def build_training_set(
         duplicates_dropped=spine_rows - spine.num_rows,
         purged_rows=assignment.purged_rows,
         hidden_by_knowledge_time=report.hidden,
-        warnings=report.warnings,
+        warnings=report.warnings + assignment.warnings,
+        fractions=assignment.fractions,
     )
 
 
@@ -286,15 +298,24 @@ def _describe_spine(spine: str | Path | pa.Table) -> dict[str, Any]:
     return {"kind": "sql", "query": " ".join(str(spine).split())}
 
 
-def _rebuild_command(request: TrainingSetRequest) -> str | None:
-    """The CLI command that rebuilds this set, or None for an in-memory spine."""
+def _rebuild_command(
+    request: TrainingSetRequest, repo_path: Path, data_dir: Path | None
+) -> str | None:
+    """The CLI command that rebuilds this set from any working directory (absolute repo, data
+    dir and spine file), or None for an in-memory spine."""
     if isinstance(request.spine, pa.Table):
         return None
     parts = ["featurestore", "training-set", request.name]
     features = [request.features] if isinstance(request.features, str) else list(request.features)
     for feature in features:
         parts += ["--features", feature]
-    parts += ["--spine", " ".join(str(request.spine).split()), "--label", request.label]
+    spine = request.spine
+    if isinstance(spine, Path) or str(spine).strip().lower().endswith(".parquet"):
+        spine = str(Path(str(spine).strip()).resolve())
+    parts += ["--spine", " ".join(str(spine).split()), "--label", request.label]
+    parts += ["--repo", str(repo_path.resolve())]
+    if data_dir is not None:
+        parts += ["--data-dir", str(data_dir.resolve())]
     parts += ["--event-time", request.event_timestamp_column, "--purpose", request.purpose]
     if request.split.fractions:
         parts += ["--split", ",".join(f"{f:g}" for f in request.split.fractions)]
