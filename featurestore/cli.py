@@ -88,6 +88,35 @@ def _settings(
 
 
 @app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Folder to create the repo in (default: this one).")
+    ] = Path("."),
+    template: Annotated[
+        str, typer.Option("--template", help="`minimal` (your own data) or `flights` (example).")
+    ] = "minimal",
+) -> None:
+    """Scaffold a feature repo with sample data: `apply` and `training-set` work at once."""
+    from featurestore.scaffold import Template, init_repo
+
+    try:
+        chosen = Template(template)
+    except ValueError:
+        raise typer.BadParameter(
+            f"`{template}` is not a template; use `minimal` or `flights`", param_hint="--template"
+        ) from None
+    done = init_repo(directory, chosen)
+    if not state.quiet:
+        say(f"Repo: {done.repo_path.resolve()} · Data: {done.data_dir.resolve()}", style="dim")
+    for path in done.files:
+        say(f"Wrote {path}")
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    say("Next, from that folder:")
+    for command in done.next_commands:
+        say(f"  {where if command is done.next_commands[0] else ''}{command}")
+
+
+@app.command()
 def ingest(
     dataset: Annotated[Dataset, typer.Argument(help="Which example data set to ingest.")],
     data_dir: DataDirOption = None,
