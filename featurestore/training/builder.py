@@ -90,7 +90,7 @@ def build_training_set(
         )
     task = f"training set {request.name}"
     reporter.start(task, total=5)
-    selection, refs = _selection(store, request.features)
+    selection, refs = resolve_features(store, request.features)
     policy = policy_for_store(store)
     policy.check(request.purpose, refs).raise_if_denied()
     sources = view_sources(store, selection)
@@ -187,9 +187,10 @@ def build_training_set(
     )
 
 
-def _selection(
+def resolve_features(
     store: FeatureStore, features: str | Sequence[str]
 ) -> tuple[FeatureService | Sequence[str], list[str]]:
+    """The registered service named `features` (or the refs as given), and its feature refs."""
     if isinstance(features, str):
         try:
             service = store.get_feature_service(features)
