@@ -28,6 +28,7 @@ from featurestore.errors import (
     RetrievalError,
     TransientError,
 )
+from featurestore.hints import NEUTRAL_REQUEST, example_request
 from featurestore.online.client import OnlineClient, OnlineFeatures, Status
 from featurestore.online.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from featurestore.online.metrics import OnlineMetrics
@@ -45,7 +46,8 @@ class OnlineFeaturesRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     entities: dict[str, list[Any]] = Field(
-        min_length=1, description='Join key → one value per entity row, e.g. `{"origin": ["JFK"]}`.'
+        min_length=1,
+        description='Join key → one value per entity row, e.g. `{"<join key>": ["<value>"]}`.',
     )
     features: list[str] = Field(default=[], description="`view:feature` refs.")
     feature_service: str | None = Field(default=None, description="A feature service name.")
@@ -83,7 +85,7 @@ def online_routes(
             parsed = OnlineFeaturesRequest.model_validate_json(await request.body())
         except ValidationError as exc:
             metrics.observe_failure("422", time.perf_counter() - began)
-            return _validation_error(exc)
+            return _validation_error(exc, lazy)
         try:
             client = lazy.get()
             selection = parsed.feature_service or parsed.features
@@ -196,7 +198,7 @@ def _error(exc: FeatureStoreError) -> tuple[int, dict[str, Any]]:
     return 400, body
 
 
-def _validation_error(exc: ValidationError) -> Response:
+def _validation_error(exc: ValidationError, lazy: _Lazy) -> Response:
     problems = [
         {
             "location": ".".join(str(part) for part in error["loc"]) or "body",
@@ -207,11 +209,18 @@ def _validation_error(exc: ValidationError) -> Response:
     first = problems[0]
     detail = (
         f"The request body is not a valid online features request: `{first['location']}`: "
-        f"{first['problem']}. Send JSON like "
-        '{"feature_service": "delay_model_v1", "entities": {"origin": ["JFK"]}}.'
+        f"{first['problem']}. Send JSON like {_example(lazy)}."
     )
     body = {"error": "RequestValidationError", "detail": detail, "problems": problems}
     return _json(body, 422)
+
+
+def _example(lazy: _Lazy) -> str:
+    """A request naming the repo's own first service and entity key (never the flights one)."""
+    try:
+        return example_request(lazy.get().store)
+    except FeatureStoreError:
+        return NEUTRAL_REQUEST
 
 
 class _Lazy:

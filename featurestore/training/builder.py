@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from feast import FeatureService, FeatureStore
 
 from featurestore.errors import FeatureStoreError, RetrievalError
+from featurestore.hints import example_refs
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
 from featurestore.offline.engine import connect
 from featurestore.offline.feast_sources import view_sources
@@ -197,7 +198,7 @@ def resolve_features(
         except Exception as exc:
             raise RetrievalError(
                 f"Feature service `{features}` is not registered; run `featurestore apply` or "
-                "pass feature refs such as `weather_hourly:temp`."
+                f"pass feature refs such as `{example_refs(store, 1)}`."
             ) from exc
         return service, feature_refs_of(service)
     return features, list(features)

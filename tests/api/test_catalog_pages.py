@@ -89,3 +89,13 @@ def test_without_a_token_the_page_asks_for_one(client: TestClient) -> None:
 
     assert response.status_code == 401
     assert 'id="token-form"' in response.text
+
+
+def test_rights_placeholder_comes_from_the_registry(client: TestClient) -> None:
+    html = page(client, "/rights")
+
+    [placeholder] = re.findall(r'name="features"[^>]*placeholder="([^"]*)"', html)
+    refs = placeholder.split()
+    assert len(refs) == 2
+    assert refs == sorted(refs)
+    assert refs[0].startswith("carrier_daily_stats:")

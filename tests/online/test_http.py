@@ -110,6 +110,17 @@ def test_a_malformed_request_is_422_saying_what_is_wrong(
     assert answer["detail"].startswith("The request body is not a valid online features request")
 
 
+def test_the_422_example_names_the_repos_own_service_and_key(served: MiniRepo) -> None:
+    response = api(served).post("/online/features", json={"entities": {"driver_id": [1]}})
+
+    detail = response.json()["detail"]
+    assert (
+        'Send JSON like {"feature_service": "ranker", "entities": {"driver_id": ["<value>"]}}'
+        in (detail)
+    )
+    assert "delay_model_v1" not in detail and "JFK" not in detail
+
+
 def test_a_wrong_join_key_is_422_naming_it(served: MiniRepo) -> None:
     body = {"feature_service": "ranker", "entities": {"driver": [1]}}
 
