@@ -72,11 +72,14 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="Online store, e.g. `redis://host:6379/0`. Unset: start an embedded server.",
+        description="Online store, e.g. `redis://host:6379/0`. Unset: `apply`, `training-set`, "
+        "`serve` and `demo` start an embedded server for the command; `materialize` and "
+        "`stream`, whose writes must outlive the command, refuse.",
     )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
-        description="Comma-separated `host:port` list. Unset: start an embedded broker.",
+        description="Comma-separated `host:port` list. Unset: `demo` starts an embedded broker; "
+        "`stream` and `replay` refuse.",
     )
     api_host: str = Field(default="127.0.0.1", description="Address the catalog API binds.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port of the catalog API.")

@@ -145,3 +145,18 @@ def test_outside_any_repo_a_command_says_where_it_looked(tmp_path: Path) -> None
     assert "featurestore init" in line
     assert str(tmp_path.resolve()) in line
     assert "flights" not in result.stdout + result.stderr
+
+
+def test_stream_without_kafka_refuses_as_the_configuration_table_says(tmp_path: Path) -> None:
+    scaffold = init_repo(tmp_path / "shop")
+
+    result = run_cli("stream", cwd=scaffold.root)
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Setting `kafka_bootstrap_servers` = `None` is not usable")
+    assert "set FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS" in line
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert (
+        "| `FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS` | unset: `stream` and `replay` refuse" in readme
+    )
