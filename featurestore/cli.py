@@ -412,11 +412,11 @@ def demo(data_dir: DataDirOption = None) -> None:
         f"Training set: {summary.training_rows:,} flights × {len(summary.features)} features "
         f"({splits}), {summary.label_rate:.1%} arrived more than 15 min late."
     )
-    stdout.print(f"  files and manifest: {summary.training_set_dir}")
+    say(f"  files and manifest: {summary.training_set_dir}")
     hidden = {k: v for k, v in summary.hidden_by_knowledge_time.items() if v}
     if hidden:
         parts = ", ".join(f"{view}: {n:,} rows" for view, n in hidden.items())
-        stdout.print(f"Values not yet published at a flight's time, hence hidden: {parts}")
+        say(f"Values not yet published at a flight's time, hence hidden: {parts}")
     keys = ", ".join(f"{k}={v}" for k, v in summary.online_entity.items())
     table = Table(title=f"Online features from Redis for {keys}", title_justify="left")
     table.add_column("feature")
@@ -429,7 +429,8 @@ def demo(data_dir: DataDirOption = None) -> None:
         table.add_row(name, "null" if value is None else f"{value:.6g}", status, stamp)
     stdout.print(table)
     stdout.print("EXPIRED: older than its view's ttl (the example data ends in 2013).")
-    stdout.print(f"Data: {summary.data_dir}\nRegistry: {summary.registry_path}")
+    say(f"Data: {summary.data_dir}")
+    say(f"Registry: {summary.registry_path}")
     if summary.streaming is not None:
         streamed = summary.streaming
         table = Table(
