@@ -29,7 +29,8 @@ ENTITY_ROWS = pd.DataFrame(
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
-    scaffold = init_repo(tmp_path_factory.mktemp("store") / "shop")
+    # A project of its own: the session Redis also holds other tests' `shop` keys.
+    scaffold = init_repo(tmp_path_factory.mktemp("store") / "facade_shop")
     settings = load_settings(repo_path=scaffold.repo_path, data_dir=scaffold.data_dir)
     apply_repo(settings, redis_url)
     return scaffold.root
@@ -107,7 +108,7 @@ def test_catalog_searches_traces_and_checks_rights(fs: FeatureStore) -> None:
     names = {node.name for node in lineage.nodes}
     assert {"customer_daily_stats_source", "return_model_v1"} <= names
     assert not decision.allowed
-    assert fs.feast.project == "shop"
+    assert fs.feast.project == "facade_shop"
 
 
 def test_a_missing_repo_is_refused_before_anything_opens(tmp_path: Path) -> None:
