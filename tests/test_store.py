@@ -114,3 +114,17 @@ def test_catalog_searches_traces_and_checks_rights(fs: FeatureStore) -> None:
 def test_a_missing_repo_is_refused_before_anything_opens(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="featurestore init"):
         FeatureStore(repo=tmp_path / "nothing")
+
+
+def test_historical_takes_a_parquet_file_or_a_duckdb_query(fs: FeatureStore, shop: Path) -> None:
+    orders = shop / "data" / "spines" / "orders.parquet"
+
+    from_file = fs.historical(orders, ["customer_daily_stats:orders_7d"])
+    from_query = fs.historical(
+        f"SELECT customer_id, event_timestamp FROM read_parquet('{orders}')",
+        ["customer_daily_stats:orders_7d"],
+    )
+
+    assert isinstance(from_file, pa.Table) and isinstance(from_query, pa.Table)
+    assert from_file.num_rows == from_query.num_rows == 40
+    assert from_file.column("orders_7d") == from_query.column("orders_7d")
