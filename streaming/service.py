@@ -158,10 +158,18 @@ def stream_from_settings(
     """`featurestore stream`: serve one view from the configured Kafka into the configured Redis."""
     if not settings.kafka_bootstrap_servers:
         raise ConfigError(
-            "kafka_bootstrap_servers", None, "the consumer reads a running Kafka; set it"
+            "kafka_bootstrap_servers",
+            None,
+            "the consumer reads a running Kafka: set FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS (only "
+            "`featurestore demo` starts an embedded broker)",
         )
     if not settings.redis_url:
-        raise ConfigError("redis_url", None, "the consumer writes a running Redis; set it")
+        raise ConfigError(
+            "redis_url",
+            None,
+            "the consumer writes a running Redis: set FEATURESTORE_REDIS_URL ("
+            "an embedded Redis would stop with the command)",
+        )
     stream_options = StreamOptions(bootstrap_servers=settings.kafka_bootstrap_servers, **options)
     consumer = build_consumer(settings, settings.redis_url, stream_options, view_name=view_name)
     return run_consumer(consumer)

@@ -10,18 +10,27 @@ from pathlib import Path
 
 import pytest
 
+from featurestore.scaffold import init_repo
+
 REPO = Path(__file__).resolve().parent.parent / "feature_repo"
 
 pytestmark = pytest.mark.e2e
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it; in `cwd`, without any FEATURESTORE_* variable of ours."""
+    base = dict(os.environ)
+    if cwd is not None:
+        base = {k: v for k, v in base.items() if not k.startswith("FEATURESTORE_")}
     return subprocess.run(
         [sys.executable, "-m", "featurestore", *args],
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+        env={**base, "COLUMNS": "200", **(env or {})},
     )
 
 
@@ -134,3 +143,70 @@ def test_apply_refuses_a_folder_without_feature_store_yaml_before_running_it(
     assert result.returncode == 1
     assert "feature_store.yaml" in result.stderr
     assert not marker.exists()
+
+
+def test_bracketed_field_names_survive_the_terminal(tmp_path: Path, redis_url: str) -> None:
+    scaffold = init_repo(tmp_path / "shop")
+    features = scaffold.repo_path / "features.py"
+    features.write_text(
+        features.read_text().replace('tags=semantics(unit="EUR", min=0)', "tags=semantics(min=0)")
+    )
+
+    result = run_cli(
+        "apply",
+        "--repo",
+        str(scaffold.repo_path),
+        "--data-dir",
+        str(scaffold.data_dir),
+        env={"FEATURESTORE_REDIS_URL": redis_url},
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Error: feature view `customer_daily_stats`: `fields[spend_7d].tags[unit]` is missing; "
+        "numeric fields need a unit"
+    ]
+
+
+def test_config_help_shows_its_table_name() -> None:
+    result = run_cli("--help")
+
+    assert "`[featurestore]` table" in result.stdout
+
+
+def test_every_command_names_the_repo_and_data_dir_first_unless_quiet(tmp_path: Path) -> None:
+    scaffold = init_repo(tmp_path / "shop")
+    first = f"Repo: {scaffold.repo_path.resolve()} · Data: {scaffold.data_dir.resolve()}"
+
+    loud = run_cli("materialize", "--incremental", cwd=scaffold.root)
+    quiet = run_cli("--quiet", "materialize", "--incremental", cwd=scaffold.root)
+
+    assert loud.stdout.splitlines()[0] == first
+    assert quiet.stdout == ""
+    assert loud.returncode == quiet.returncode == 1
+    assert "No Redis configured" in quiet.stderr
+
+
+def test_outside_any_repo_a_command_says_where_it_looked(tmp_path: Path) -> None:
+    result = run_cli("apply", cwd=tmp_path)
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert "featurestore init" in line
+    assert str(tmp_path.resolve()) in line
+    assert "flights" not in result.stdout + result.stderr
+
+
+def test_stream_without_kafka_refuses_as_the_configuration_table_says(tmp_path: Path) -> None:
+    scaffold = init_repo(tmp_path / "shop")
+
+    result = run_cli("stream", cwd=scaffold.root)
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Setting `kafka_bootstrap_servers` = `None` is not usable")
+    assert "set FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS" in line
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert (
+        "| `FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS` | unset: `stream` and `replay` refuse" in readme
+    )

@@ -207,6 +207,7 @@ def pages_router(service: CatalogService, authorizer: Authorizer) -> APIRouter:
                 "feature_service": feature_service,
                 "services": sorted(snap.catalog.services),
                 "result": result,
+                "example_refs": " ".join(sorted(snap.catalog.features)[:2]) or "view:feature",
             }
 
         return render(request, build)

@@ -47,7 +47,8 @@ class OnlineFeaturesRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     entities: dict[str, list[Any]] = Field(
-        min_length=1, description='Join key → one value per entity row, e.g. `{"origin": ["JFK"]}`.'
+        min_length=1,
+        description='Join key → one value per entity row, e.g. `{"<join key>": ["<value>"]}`.',
     )
     features: list[str] = Field(default=[], description="`view:feature` refs.")
     feature_service: str | None = Field(default=None, description="A feature service name.")

@@ -93,8 +93,8 @@ def _wanted_features(features: FeatureSelection) -> dict[str, list[str]]:
         view_name, sep, feature_name = ref.partition(":")
         if not sep or not view_name or not feature_name:
             raise RetrievalError(
-                f"Feature ref `{ref}` is not of the form `view:feature`, "
-                "e.g. `weather_hourly:temp`."
+                f"Feature ref `{ref}` is not of the form `view:feature`; name a registered "
+                "feature view and one of its features."
             )
         wanted.setdefault(view_name, []).append(feature_name)
     return wanted

@@ -104,6 +104,11 @@ class OnlineClient:
         self._lock = threading.Lock()
         self._local = threading.local()
 
+    @property
+    def store(self) -> FeatureStore:
+        """The Feast store whose registry this client reads."""
+        return self._store
+
     def plan(self, features: FeatureSelection, *, full_feature_names: bool = False) -> ReadPlan:
         """The read plan of a feature selection; refuses a purpose it may not serve."""
         selection = features.name if isinstance(features, FeatureService) else features

@@ -193,8 +193,8 @@ def _wanted(service: FeatureService | None, features: object) -> _Wanted:
         view_name, sep, feature = str(ref).partition(":")
         if not sep or not view_name or not feature:
             raise RetrievalError(
-                f"Feature ref `{ref}` is not of the form `view:feature`, "
-                "e.g. `weather_hourly:temp`."
+                f"Feature ref `{ref}` is not of the form `view:feature`; name a registered "
+                "feature view and one of its features."
             )
         wanted.setdefault((view_name, view_name, ()), []).append(feature)
     return wanted

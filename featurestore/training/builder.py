@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from feast import FeatureService, FeatureStore
 
 from featurestore.errors import FeatureStoreError, RetrievalError
+from featurestore.hints import example_refs
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
 from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.feast_sources import view_sources
@@ -69,6 +70,8 @@ class TrainingSetResult:
     purged_rows: int
     hidden_by_knowledge_time: dict[str, int]
     warnings: tuple[str, ...]
+    fractions: dict[str, float] = field(default_factory=dict)
+    """Achieved share of the deduplicated spine's rows per split."""
 
 
 def build_training_set(
@@ -77,15 +80,19 @@ def build_training_set(
     output_root: Path,
     *,
     reporter: Reporter = _SILENT,
+    data_dir: Path | None = None,
 ) -> TrainingSetResult:
-    """Build, check and write the splits and manifest under `output_root / request.name`."""
+    """Build, check and write the splits and manifest under `output_root / request.name`.
+
+    `data_dir` goes into the manifest's rebuild command (default: `output_root`'s parent when
+    `output_root` is the data dir's `training/` folder, as the CLI uses it)."""
     if not _NAME.match(request.name):
         raise RetrievalError(
             f"Training set name `{request.name}` must be letters, digits, `_`, `-` or `.`."
         )
     task = f"training set {request.name}"
     reporter.start(task, total=5)
-    selection, refs = _selection(store, request.features)
+    selection, refs = resolve_features(store, request.features)
     policy = policy_for_store(store)
     service_name = selection.name if isinstance(selection, FeatureService) else None
     policy.check(request.purpose, refs, service_name).raise_if_denied()
@@ -148,6 +155,7 @@ def build_training_set(
             "fractions": list(request.split.fractions) if request.split.fractions else None,
             "group_key": request.group_key,
             "purged_rows": assignment.purged_rows,
+            "achieved_fractions": {k: round(v, 6) for k, v in assignment.fractions.items()},
             "rows": rows,
             "time_ranges": ranges,
             "files": {
@@ -158,7 +166,11 @@ def build_training_set(
         "leakage_check": "passed: no feature event or created time after its entity time",
         "rights": mf.rights_section(policy, (source.name for source in sources)),
         "engine": {"name": "featurestore ASOF (DuckDB)", "versions": mf.package_versions()},
-        "rebuild": _rebuild_command(request),
+        "rebuild": _rebuild_command(
+            request,
+            Path(store.config.repo_path or "."),
+            data_dir or (output_root.parent if output_root.name == "training" else None),
+        ),
     }
     manifest_path = mf.write_manifest(directory, manifest)
     reporter.advance(task)
@@ -172,20 +184,22 @@ def build_training_set(
         duplicates_dropped=spine_rows - spine.num_rows,
         purged_rows=assignment.purged_rows,
         hidden_by_knowledge_time=report.hidden,
-        warnings=report.warnings,
+        warnings=report.warnings + assignment.warnings,
+        fractions=assignment.fractions,
     )
 
 
-def _selection(
+def resolve_features(
     store: FeatureStore, features: str | Sequence[str]
 ) -> tuple[FeatureService | Sequence[str], list[str]]:
+    """The registered service named `features` (or the refs as given), and its feature refs."""
     if isinstance(features, str):
         try:
             service = store.get_feature_service(features)
         except Exception as exc:
             raise RetrievalError(
                 f"Feature service `{features}` is not registered; run `featurestore apply` or "
-                "pass feature refs such as `weather_hourly:temp`."
+                f"pass feature refs such as `{example_refs(store, 1)}`."
             ) from exc
         return service, feature_refs_of(service)
     return features, list(features)
@@ -282,15 +296,24 @@ def _describe_spine(spine: str | Path | pa.Table) -> dict[str, Any]:
     return {"kind": "sql", "query": " ".join(str(spine).split())}
 
 
-def _rebuild_command(request: TrainingSetRequest) -> str | None:
-    """The CLI command that rebuilds this set, or None for an in-memory spine."""
+def _rebuild_command(
+    request: TrainingSetRequest, repo_path: Path, data_dir: Path | None
+) -> str | None:
+    """The CLI command that rebuilds this set from any working directory (absolute repo, data
+    dir and spine file), or None for an in-memory spine."""
     if isinstance(request.spine, pa.Table):
         return None
     parts = ["featurestore", "training-set", request.name]
     features = [request.features] if isinstance(request.features, str) else list(request.features)
     for feature in features:
         parts += ["--features", feature]
-    parts += ["--spine", " ".join(str(request.spine).split()), "--label", request.label]
+    spine = request.spine
+    if isinstance(spine, Path) or str(spine).strip().lower().endswith(".parquet"):
+        spine = str(Path(str(spine).strip()).resolve())
+    parts += ["--spine", " ".join(str(spine).split()), "--label", request.label]
+    parts += ["--repo", str(repo_path.resolve())]
+    if data_dir is not None:
+        parts += ["--data-dir", str(data_dir.resolve())]
     parts += ["--event-time", request.event_timestamp_column, "--purpose", request.purpose]
     if request.split.fractions:
         parts += ["--split", ",".join(f"{f:g}" for f in request.split.fractions)]

@@ -106,3 +106,13 @@ def test_rights_page_shows_the_policy_verdict(client: TestClient, query: str, ve
 
     verdicts = re.findall(r'<section class="card verdict (\w+)">\s*<h2>(\w+):', html)
     assert verdicts == [(verdict, verdict.capitalize())]
+
+
+def test_rights_placeholder_comes_from_the_registry(client: TestClient) -> None:
+    html = page(client, "/rights")
+
+    [placeholder] = re.findall(r'name="features"[^>]*placeholder="([^"]*)"', html)
+    refs = placeholder.split()
+    assert len(refs) == 2
+    assert refs == sorted(refs)
+    assert refs[0].startswith("carrier_daily_stats:")

@@ -113,6 +113,14 @@ def test_a_malformed_request_is_422_saying_what_is_wrong(
     assert set(answer) == {"error", "detail", "loc"}
 
 
+def test_the_422_names_no_example_domain(served: MiniRepo) -> None:
+    response = api(served).post("/online/features", json={"entities": {"driver_id": [1]}})
+
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "delay_model_v1" not in detail and "JFK" not in detail
+
+
 def test_a_wrong_join_key_is_422_naming_it(served: MiniRepo) -> None:
     body = {"feature_service": "ranker", "entities": {"driver": [1]}}
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -117,7 +121,9 @@ def test_group_key_keeps_each_group_in_one_split(store: FeatureStore, tmp_path: 
     assert carriers["train"].isdisjoint(carriers["validation"])
     assert carriers["train"].isdisjoint(carriers["test"])
     assert carriers["validation"].isdisjoint(carriers["test"])
-    assert result.purged_rows > 0
+    assert result.purged_rows == 0
+    assert sum(result.rows.values()) == count(flights_spine(store))
+    assert sum(result.fractions.values()) == pytest.approx(1.0)
 
 
 def test_feature_whose_source_forbids_training_is_refused(
@@ -175,3 +181,32 @@ def test_leakage_check_refuses_a_feature_from_the_future() -> None:
 
     with pytest.raises(LeakageError, match="1 row\\(s\\) of view `v`"):
         _check_no_leakage(joined, times, as_known_at=True)
+
+
+@pytest.mark.e2e
+def test_manifest_rebuild_command_works_from_another_directory(
+    store: FeatureStore, tmp_path: Path, redis_url: str
+) -> None:
+    data_dir = Path(store.config.repo_path).parent / "data"
+    result = build_training_set(
+        store, request(store, name="rebuilt"), data_dir / "training", data_dir=data_dir
+    )
+    before = {name: path.read_bytes() for name, path in result.paths.items()}
+    command = json.loads(result.manifest_path.read_text())["rebuild"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "featurestore", *shlex.split(command)[1:]],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "FEATURESTORE_REDIS_URL": redis_url, "COLUMNS": "200"},
+    )
+
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert f"--repo {Path(store.config.repo_path).resolve()}" in command
+    assert f"--data-dir {data_dir.resolve()}" in command
+    assert {name: path.read_bytes() for name, path in result.paths.items()} == before
+    assert not (elsewhere / "data").exists()
