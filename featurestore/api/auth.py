@@ -76,7 +76,7 @@ class Authorizer:
 
     def principal(self, token: str | None, *, write: bool) -> Principal:
         """The caller holding `token`; AuthenticationError when it cannot be trusted."""
-        if not self._tokens:
+        if not self.configured:
             if write:
                 raise AuthenticationError(
                     "Writes need an API token and none is configured; set `api_tokens` "
