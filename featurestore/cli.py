@@ -87,9 +87,11 @@ def _settings(
     repo: Path | None = None,
     *,
     need_repo: bool = True,
+    as_comment: bool = False,
     **explicit: object,
 ) -> Settings:
-    """The settings, after checking the repo exists; says which repo and data dir it uses."""
+    """The settings, after checking the repo exists; says which repo and data dir it uses
+    (as a `#` comment where the output is code to paste)."""
     if repo is not None and not repo.is_dir():
         raise ConfigError(
             "--repo", repo, "no such folder; pass the folder holding feature_store.yaml"
@@ -101,7 +103,7 @@ def _settings(
         read_repo_yaml(settings.repo_path)
     if not state.quiet:
         where = f"Repo: {settings.repo_path.resolve()} · " if need_repo else ""
-        say(f"{where}Data: {settings.data_dir.resolve()}", style="dim")
+        say(f"{'# ' if as_comment else ''}{where}Data: {settings.data_dir.resolve()}", style="dim")
     return settings
 
 
@@ -512,7 +514,7 @@ def catalog_export(
                 param_hint="--object",
             )
         selected = (kind, name)
-    settings = _settings(data_dir, repo)
+    settings = _settings(data_dir, repo, as_comment=True)
     objects = select(catalog_objects(load_definitions(settings)), selected)
     if selected is not None and not objects:
         raise ObjectNotFoundError(selected[0].replace("_", " "), selected[1])

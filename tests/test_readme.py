@@ -1,6 +1,7 @@
-"""README.md's shell blocks run as written, in order, against a fresh data dir.
+"""README.md's shell and Python blocks run as written, in order, against a fresh data dir.
 
-Each ```bash/sh/shell/console block runs as one `bash -e` script in a fresh working folder
+Each ```bash/sh/shell/console block runs as one `bash -e` script, and each ```python block as
+one script of this venv's Python, in a fresh working folder
 holding a copy of `feature_repo/` (the data dir is its `./data`), with this checkout's code
 and venv first on PATH and the session's Redis configured (commands that need a broker start
 an embedded one). Setting
@@ -33,11 +34,18 @@ _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 def shell_blocks(markdown: str) -> list[str]:
     """The README's shell code blocks, in order (a `$ ` prompt is dropped)."""
+    return [body for language, body in code_blocks(markdown) if language != "python"]
+
+
+def code_blocks(markdown: str) -> list[tuple[str, str]]:
+    """The README's shell and Python blocks as (`shell` or `python`, code), in order."""
     blocks = []
     for language, body in _FENCE.findall(markdown):
         if language.lower() in SHELL_LANGUAGES:
             lines = [line.removeprefix("$ ") for line in body.splitlines()]
-            blocks.append("\n".join(lines) + "\n")
+            blocks.append(("shell", "\n".join(lines) + "\n"))
+        elif language.lower() == "python":
+            blocks.append(("python", body))
     return blocks
 
 
@@ -91,9 +99,14 @@ def test_readme_shell_blocks_run_in_order(tmp_path: Path, redis_url: str) -> Non
         COLUMNS="200",
     )
 
-    for number, block in enumerate(shell_blocks(README.read_text()), start=1):
+    for number, (language, block) in enumerate(code_blocks(README.read_text()), start=1):
+        command = (
+            [sys.executable, "-c", block]
+            if language == "python"
+            else ["bash", "-c", runnable(block)]
+        )
         completed = subprocess.run(
-            ["bash", "-c", runnable(block)],
+            command,
             cwd=workdir,
             env=env,
             capture_output=True,
@@ -103,6 +116,12 @@ def test_readme_shell_blocks_run_in_order(tmp_path: Path, redis_url: str) -> Non
         )
 
         assert completed.returncode == 0, (
-            f"README shell block {number} failed (exit {completed.returncode}):\n{block}\n"
+            f"README {language} block {number} failed (exit {completed.returncode}):\n{block}\n"
             f"stdout:\n{completed.stdout[-3000:]}\nstderr:\n{completed.stderr[-3000:]}"
         )
+
+
+def test_python_blocks_are_run_too() -> None:
+    blocks = code_blocks(README.read_text())
+
+    assert any(language == "python" and "FeatureStore(" in body for language, body in blocks)

@@ -141,6 +141,7 @@ def test_export_command_prints_one_object(service: CatalogService, redis_url: st
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
+        f"# Repo: {REPO.resolve()} · Data: {Path(data_dir).resolve()}",
         "# data source `planes_source`: registered owner",
         "owner='faa-data@example.org',",
     ]

@@ -113,7 +113,8 @@ def check(url: str, purpose: str, **selection: Any) -> dict[str, Any]:
 
 def serve(url: str, **selection: Any) -> httpx.Response:
     entities = {"origin": ["JFK"], "tailnum": ["N14228"], "carrier": ["UA"], "route": ["JFK-IAH"]}
-    return httpx.post(f"{url}/online/features", json={"entities": entities, **selection})
+    body = {"entities": entities, **selection}
+    return httpx.post(f"{url}/online/features", json=body, headers=READER)
 
 
 def lift(url: str, kind: str, name: str) -> None:
