@@ -56,27 +56,30 @@ class Authorizer:
     """Resolves the caller of a request against the configured tokens."""
 
     def __init__(self, settings: Settings) -> None:
-        self._tokens: dict[bytes, Principal] = {}
-        self._unnamed: dict[bytes, tuple[Role, str]] = {}
-        for token, config in settings.api_tokens.items():
-            resolved = config if isinstance(config, TokenConfig) else TokenConfig(role=config)
-            digest = hashlib.sha256(token.encode()).digest()
-            if resolved.name:
-                self._tokens[digest] = Principal(resolved.role, resolved.name)
-            else:
-                # Named on first use: the keyed hash needs the data dir's secret.
-                self._unnamed[digest] = (resolved.role, token)
-        self._secret_path = settings.data_dir / "catalog" / "actor.key"
-        self._secret: bytes | None = None
+        configs = {
+            token: config if isinstance(config, TokenConfig) else TokenConfig(role=config)
+            for token, config in settings.api_tokens.items()
+        }
+        secret = (
+            server_secret(settings.data_dir / "catalog" / "actor.key")
+            if any(config.name is None for config in configs.values())
+            else b""
+        )
+        self._tokens: dict[bytes, Principal] = {
+            hashlib.sha256(token.encode()).digest(): Principal(
+                config.role, config.name or _anonymous(secret, config.role, token)
+            )
+            for token, config in configs.items()
+        }
 
     @property
     def configured(self) -> bool:
         """Whether any token is configured."""
-        return bool(self._tokens or self._unnamed)
+        return bool(self._tokens)
 
     def principal(self, token: str | None, *, write: bool) -> Principal:
         """The caller holding `token`; AuthenticationError when it cannot be trusted."""
-        if not self.configured:
+        if not self._tokens:
             if write:
                 raise AuthenticationError(
                     "Writes need an API token and none is configured; set `api_tokens` "
@@ -88,25 +91,18 @@ class Authorizer:
                 "This needs an API token: send `Authorization: Bearer <token>` with a token "
                 "from the `api_tokens` setting."
             )
-        digest = hashlib.sha256(token.encode()).digest()
-        principal = self._tokens.get(digest)
+        principal = self._tokens.get(hashlib.sha256(token.encode()).digest())
         if principal is not None:
-            return principal
-        unnamed = self._unnamed.get(digest)
-        if unnamed is not None:
-            role, known = unnamed
-            principal = Principal(role, self._anonymous(role, known))
-            self._tokens[digest] = principal
             return principal
         raise AuthenticationError(
             "The API token is not valid; use one listed in the `api_tokens` setting."
         )
 
-    def _anonymous(self, role: Role, token: str) -> str:
-        if self._secret is None:
-            self._secret = server_secret(self._secret_path)
-        digest = hmac.new(self._secret, token.encode(), hashlib.sha256).hexdigest()[:16]
-        return f"{role}:{digest}"
+
+def _anonymous(secret: bytes, role: Role, token: str) -> str:
+    """The audit actor of a token without a name: its role and a keyed hash of it."""
+    digest = hmac.new(secret, token.encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{role}:{digest}"
 
 
 def server_secret(path: Path) -> bytes:
