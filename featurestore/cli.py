@@ -140,14 +140,17 @@ def init(
 def ingest(
     dataset: Annotated[Dataset, typer.Argument(help="Which example data set to ingest.")],
     data_dir: DataDirOption = None,
+    repo: RepoOption = None,
     force: Annotated[bool, typer.Option("--force", help="Rewrite even if up to date.")] = False,
 ) -> None:
     """Turn an example data set into Parquet sources under the data dir."""
     from featurestore.ingest import ingest_flights
 
-    settings = _settings(data_dir, need_repo=False)
+    settings = _settings(data_dir, repo)
     with RichReporter() as reporter:
-        result = ingest_flights(settings.data_dir, reporter=reporter, force=force)
+        result = ingest_flights(
+            settings.data_dir, repo_path=settings.repo_path, reporter=reporter, force=force
+        )
     verb = "Up to date" if result.skipped else "Wrote"
     for table, path in result.paths.items():
         say(f"{verb} {path} ({result.rows[table]:,} rows)")

@@ -88,7 +88,9 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
     reporter = reporter or SilentReporter()
     began = time.perf_counter()
     with Services.from_settings(settings, need_redis=True, need_kafka=True) as services:
-        ingested = ingest_flights(settings.data_dir, reporter=reporter)
+        ingested = ingest_flights(
+            settings.data_dir, repo_path=settings.repo_path, reporter=reporter
+        )
         reporter.start("apply definitions")
         applied = apply_repo(settings, services.redis_url)
         reporter.finish("apply definitions")

@@ -12,8 +12,8 @@ from typing import Final
 
 import duckdb
 
-from featurestore.aggregations import flights as flight_specs
 from featurestore.errors import SourceDataError
+from featurestore.ingest.tables import DEPARTURE_ORDER, departure_events_sql
 from featurestore.kafka import ensure_topics, kafka_errors, make_producer
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.sql import quote_literal
@@ -46,10 +46,10 @@ def departure_events(flights_path: Path, *, limit: int | None = None) -> list[di
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        events = flight_specs.departure_events_sql(
+        events = departure_events_sql(
             f"read_parquet({quote_literal(str(flights_path))})"
         )
-        query = f"SELECT * FROM ({events}) ORDER BY {flight_specs.DEPARTURE_ORDER}"
+        query = f"SELECT * FROM ({events}) ORDER BY {DEPARTURE_ORDER}"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         relation = con.sql(query)

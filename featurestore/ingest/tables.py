@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from featurestore.aggregations import backfill_sql
-from featurestore.aggregations import flights as flight_specs
+from featurestore.aggregations import WindowSpec, backfill_sql
 
 NEW_YORK: Final = "America/New_York"
 
@@ -211,10 +210,19 @@ ORDER BY route
 """
 """Static attributes of each origin→destination route flown from New York."""
 
-ORIGIN_DEPARTURES_60M: Final = backfill_sql(
-    flight_specs.ORIGIN_DEPARTURES_60M,
-    f"({flight_specs.departure_events_sql('flight_events')})",
-    flight_specs.DEPARTURE_ORDER,
-)
-"""Backfill of the per-origin 60-minute window from the spec the consumer runs: a row per change
-point (each departure and each departure leaving the window), as in `featurestore.aggregations`."""
+DEPARTURE_ORDER: Final = "event_timestamp, flight_id"
+"""The order departures are published in (and so arrive in): by departure time, then flight."""
+
+
+def departure_events_sql(flights: str) -> str:
+    """One event per departed flight from a table expression with the `flights` source columns."""
+    return (
+        "SELECT flight_id, origin, carrier, departed_at AS event_timestamp, dep_delay "
+        f"FROM {flights} WHERE departed_at IS NOT NULL"
+    )
+
+
+def departures_backfill_sql(spec: WindowSpec) -> str:
+    """Backfill of a stream view over departures, from the spec the consumer runs: a row per
+    change point (each departure and each departure leaving a window)."""
+    return backfill_sql(spec, f"({departure_events_sql('flight_events')})", DEPARTURE_ORDER)
