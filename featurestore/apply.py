@@ -74,7 +74,7 @@ def validate_definitions(contents: RepoContents) -> None:
 def validate_aggregations(contents: RepoContents) -> None:
     """Raise, in one line naming the view, on the first stream view whose declaration is wrong."""
     for view in sorted(contents.stream_feature_views, key=lambda v: v.name):
-        problem = declaration_problem(view)
+        problem = declaration_problem(view, contents.entities)
         if problem:
             raise AggregationSpecError(problem)
 

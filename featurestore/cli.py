@@ -343,16 +343,19 @@ def training_set(
 @app.command()
 def stream(
     view: Annotated[
-        str | None, typer.Option("--view", help="Stream feature view (default: first with a spec).")
+        list[str] | None,
+        typer.Option("--view", help="Stream feature view to serve, repeatable (default: all)."),
     ] = None,
     topic: Annotated[
-        str | None, typer.Option("--topic", help="Topic (default: the view's source topic).")
+        str | None, typer.Option("--topic", help="Topic (default: the views' source topic).")
     ] = None,
     group: Annotated[
-        str | None, typer.Option("--group", help="Consumer group (default: featurestore.<view>).")
+        str | None,
+        typer.Option("--group", help="Consumer group (default: featurestore.<view>+<view>…)."),
     ] = None,
     log_dir: Annotated[
-        Path | None, typer.Option("--log-dir", help="Offline log folder (default: data dir).")
+        Path | None,
+        typer.Option("--log-dir", help="Offline logs folder (default: <data dir>/stream)."),
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics here.")
@@ -369,12 +372,12 @@ def stream(
     data_dir: DataDirOption = None,
     repo: RepoOption = None,
 ) -> None:
-    """Keep a stream feature view fresh: Kafka events → Redis and the offline log; SIGTERM stops."""
+    """Keep stream feature views fresh: Kafka events → Redis and the offline logs; SIGTERM stops."""
     from streaming.service import stream_from_settings
 
     stats = stream_from_settings(
         _settings(data_dir, repo),
-        view_name=view,
+        views=view,
         topic=topic,
         group_id=group,
         offline_log_dir=log_dir,

@@ -46,9 +46,7 @@ def departure_events(flights_path: Path, *, limit: int | None = None) -> list[di
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        events = departure_events_sql(
-            f"read_parquet({quote_literal(str(flights_path))})"
-        )
+        events = departure_events_sql(f"read_parquet({quote_literal(str(flights_path))})")
         query = f"SELECT * FROM ({events}) ORDER BY {DEPARTURE_ORDER}"
         if limit is not None:
             query += f" LIMIT {int(limit)}"

@@ -22,7 +22,9 @@ def _aggregate_sql(spec: WindowSpec, aggregation: Aggregation) -> str:
         return f"CAST(sum({value}) OVER {window} AS BIGINT)"
     if function == "mean":
         # Exact integer sum, then one correctly rounded division, as the consumer does.
-        return f"CAST(sum({value}) OVER {window} AS DOUBLE) / nullif(count({value}) OVER {window}, 0)"
+        return (
+            f"CAST(sum({value}) OVER {window} AS DOUBLE) / nullif(count({value}) OVER {window}, 0)"
+        )
     if function in ("min", "max"):
         return f"{function}({value}) OVER {window}"
     # last: the latest non-null value by (event time, arrival order).

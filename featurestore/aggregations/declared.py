@@ -11,10 +11,11 @@ keyed by; a view keyed by another entity is repartitioned by the consumer.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, cast
 
-from feast import KafkaSource, StreamFeatureView
+from feast import Entity, KafkaSource, StreamFeatureView
 from feast.types import Float32, Float64, Int32, Int64, String
 
 from featurestore.aggregations.spec import (
@@ -91,30 +92,41 @@ def message_key(view: StreamFeatureView) -> str | None:
     return source.tags.get(MESSAGE_KEY_TAG) if source is not None else None
 
 
-def window_spec(view: StreamFeatureView) -> WindowSpec:
-    """The view's aggregations as a spec; raises naming the view and the first problem."""
-    problem = _problem(view)
+def _join_keys(view: StreamFeatureView, entities: Iterable[Entity]) -> list[str]:
+    """A registered view knows its join keys; a parsed definition names entities instead."""
+    if view.join_keys:
+        return list(view.join_keys)
+    by_name = {entity.name: entity.join_key for entity in entities}
+    return [by_name.get(name, name) for name in view.entities]
+
+
+def window_spec(view: StreamFeatureView, entities: Iterable[Entity] = ()) -> WindowSpec:
+    """The view's aggregations as a spec; raises naming the view and the first problem.
+
+    `entities` resolves the join key of a view parsed from the repo but not registered yet."""
+    keys = _join_keys(view, entities)
+    problem = _problem(view, keys)
     if problem:
         raise AggregationSpecError(f"Stream feature view `{view.name}`: {problem}.")
-    return _build(view)
+    return _build(view, keys[0])
 
 
-def declaration_problem(view: StreamFeatureView) -> str | None:
+def declaration_problem(view: StreamFeatureView, entities: Iterable[Entity] = ()) -> str | None:
     """One line naming the view and what is wrong with its declaration, or None."""
-    problem = _problem(view)
+    problem = _problem(view, _join_keys(view, entities))
     return f"Stream feature view `{view.name}`: {problem}." if problem else None
 
 
-def _problem(view: StreamFeatureView) -> str | None:
+def _problem(view: StreamFeatureView, join_keys: list[str]) -> str | None:
     try:
         schema = source_schema(view)
     except (AggregationSpecError, SchemaError) as exc:
         return str(exc).split(": ", 1)[-1].rstrip(".")
     if not view.aggregations:
         return "declares no `aggregations`; add Aggregation(column, function, time_window, name)"
-    if len(view.join_keys) != 1:
-        return f"needs exactly one join key, has {list(view.join_keys)}"
-    (key,) = view.join_keys
+    if len(join_keys) != 1:
+        return f"needs exactly one join key, has {join_keys}"
+    (key,) = join_keys
     if key not in schema:
         return f"join key `{key}` is missing from the source schema {sorted(schema)}"
     if view.timestamp_field not in schema or schema[view.timestamp_field] != "timestamp":
@@ -148,24 +160,23 @@ def _problem(view: StreamFeatureView) -> str | None:
     names = [aggregation.name for aggregation in view.aggregations]
     if len(set(names)) != len(names):
         return f"aggregation names {names} must be distinct"
-    fields = {f.name: f for f in view.features if f.name not in view.join_keys}
+    fields = {f.name: f for f in view.features if f.name not in join_keys}
     if sorted(fields) != sorted(names):
         return (
             f"feature fields {sorted(fields)} do not match the aggregation names "
             f"{sorted(names)}; declare one field per aggregation, named like it"
         )
-    spec = _build(view)
-    for aggregation in spec.aggregations:
-        dtype = fields[aggregation.name].dtype
-        if dtype not in _FEATURE_TYPES[aggregation.output_type]:
+    for built in _build(view, key).aggregations:
+        dtype = fields[built.name].dtype
+        if dtype not in _FEATURE_TYPES[built.output_type]:
             return (
-                f"feature `{aggregation.name}` is {dtype}, but {aggregation.function} of "
-                f"`{aggregation.column}` gives {aggregation.output_type}"
+                f"feature `{built.name}` is {dtype}, but {built.function} of "
+                f"`{built.column}` gives {built.output_type}"
             )
     return None
 
 
-def _build(view: StreamFeatureView) -> WindowSpec:
+def _build(view: StreamFeatureView, key: str) -> WindowSpec:
     schema = source_schema(view)
     source = view.stream_source
     assert isinstance(source, KafkaSource)
@@ -182,7 +193,7 @@ def _build(view: StreamFeatureView) -> WindowSpec:
     )
     return WindowSpec(
         view=view.name,
-        key=view.join_keys[0],
+        key=key,
         allowed_lateness=lateness,
         aggregations=aggregations,
         timestamp_field=view.timestamp_field,

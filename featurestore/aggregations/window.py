@@ -122,15 +122,13 @@ def evaluate(spec: WindowSpec, events: Sequence[Event], points: Sequence[int]) -
         [None] * len(spec.aggregations) for _ in points
     ]
     for window_us in spec.windows_us:
-        positions = [
-            n for n, a in enumerate(spec.aggregations) if a.window_us == window_us
-        ]
+        positions = [n for n, a in enumerate(spec.aggregations) if a.window_us == window_us]
         plan = [
             (
                 spec.aggregations[n].function,
-                -1 if not spec.aggregations[n].column else spec.inputs.index(
-                    spec.aggregations[n].column
-                ),
+                -1
+                if not spec.aggregations[n].column
+                else spec.inputs.index(spec.aggregations[n].column),
             )
             for n in positions
         ]

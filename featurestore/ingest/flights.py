@@ -60,14 +60,17 @@ class IngestResult:
 
 def _departures_spec(data_dir: Path, repo_path: Path | None) -> WindowSpec:
     """The departures view's aggregations as declared in the feature repo."""
-    settings = Settings(data_dir=data_dir, **({"repo_path": repo_path} if repo_path else {}))
-    views = {view.name: view for view in load_definitions(settings).stream_feature_views}
+    settings = Settings(data_dir=data_dir)
+    if repo_path is not None:
+        settings = settings.model_copy(update={"repo_path": repo_path})
+    contents = load_definitions(settings)
+    views = {view.name: view for view in contents.stream_feature_views}
     if DEPARTURES_VIEW not in views:
         raise SourceDataError(
             f"The feature repo `{settings.repo_path}` declares no stream view "
             f"`{DEPARTURES_VIEW}`; ingest flights needs the flights repo (`--repo`)."
         )
-    return window_spec(views[DEPARTURES_VIEW])
+    return window_spec(views[DEPARTURES_VIEW], contents.entities)
 
 
 def ingest_flights(
