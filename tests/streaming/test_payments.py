@@ -4,7 +4,14 @@ backfill and point-in-time lookups over the log all equal a brute-force oracle."
 
 from __future__ import annotations
 
+import contextlib
+import json
+import multiprocessing
+import os
 import random
+import shutil
+import signal
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +20,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 import redis
+from conftest import redis_database_url
 from payments_domain import (
     Oracle,
     Payment,
@@ -175,3 +183,67 @@ def test_two_views_on_one_topic_one_repartitioned_equal_the_oracle_everywhere(
         assert [empty if row is None else row for row in got] == expected, name
     # Late beyond the lateness: dead-lettered by each view, counted by neither.
     assert any(len(Oracle(spec, arrival[name]).accepted) for name, spec in by_view.items())
+
+
+def _consume_in_child(settings: Settings, redis_url: str, servers: str, topic: str) -> None:
+    # Small batches and frequent checkpoints: many moments to be killed at.
+    consume(settings, redis_url, servers, topic, checkpoint_seconds=0.1, max_poll_records=200)
+
+
+def applied_offsets(log_dir: Path) -> int:
+    """Forwarded events the view's checkpoints have committed so far."""
+    total = 0
+    for path in (log_dir / "_checkpoints").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError):  # replaced while being read
+            total += json.loads(path.read_text())["next_offset"]
+    return total
+
+
+def test_killed_consumer_of_a_repartitioned_view_matches_an_uninterrupted_run(
+    payments_settings: Settings, redis_url: str, kafka_bootstrap_servers: str
+) -> None:
+    """SIGKILL at random moments (forwarding, applying, checkpointing), restart each time: the
+    offline logs and online values equal those of a run that was never interrupted."""
+    events, servers = 1_500, kafka_bootstrap_servers
+    payments = make_payments(11, events)
+    reference_topic, chaos_topic = (f"payments.{uuid.uuid4().hex[:8]}" for _ in range(2))
+    publish(servers, reference_topic, payments)
+    published = publish(servers, chaos_topic, payments)  # same keys, same partitions and offsets
+    consume(payments_settings, redis_url, servers, reference_topic)
+    chaos_url = redis_database_url(redis_url, 7)
+    redis.Redis.from_url(chaos_url).flushdb()
+    chaos_settings = payments_settings.model_copy(
+        update={"data_dir": payments_settings.data_dir.with_name("chaos-data")}
+    )
+    chaos_settings.data_dir.mkdir()
+    shutil.copy(payments_settings.registry_path, chaos_settings.registry_path)
+    rng = random.Random(5)
+
+    killed = 0
+    progress = chaos_settings.data_dir / "stream" / "merchant_activity"
+    for point in sorted(rng.sample(range(events // 10, events * 8 // 10), 2)):
+        process = multiprocessing.get_context("fork").Process(
+            target=_consume_in_child, args=(chaos_settings, chaos_url, servers, chaos_topic)
+        )
+        process.start()
+        deadline = time.monotonic() + 90
+        while applied_offsets(progress) < point and process.is_alive():
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05))
+        if not process.is_alive():
+            break
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        process.join()
+        killed += 1
+    consume(chaos_settings, chaos_url, servers, chaos_topic)
+
+    assert killed == 2
+    now = datetime.fromtimestamp(max(p.at_us for p in published) / 1e6, UTC) + timedelta(1e-3)
+    for spec in specs(payments_settings, redis_url).values():
+        keys = sorted({str(p.fields()[spec.key]) for p in published})
+        assert log_rows(chaos_settings, spec) == log_rows(payments_settings, spec), spec.view
+        assert online_rows(chaos_settings, chaos_url, spec, keys, now) == online_rows(
+            payments_settings, redis_url, spec, keys, now
+        ), spec.view
