@@ -94,6 +94,17 @@ def test_feature_card_has_definition_rights_use_and_coverage(client: TestClient)
     assert card["offline_freshness"]["last_event"] == "2013-12-30T23:00:00Z"
     assert card["online_freshness"]["error"] is None
     assert card["measure_errors"] == []
+    assert card["aggregation"] is None
+
+
+def test_a_stream_feature_card_says_how_its_declared_aggregation_computes_it(
+    client: TestClient,
+) -> None:
+    card = get(client, "/catalog/features/origin_departures_60m/mean_dep_delay_60m")
+
+    assert card["aggregation"] == (
+        "mean of `dep_delay` per `origin` over a sliding 1:00:00; events up to 0:10:00 late count"
+    )
 
 
 def test_objects_of_every_kind(client: TestClient) -> None:
