@@ -138,11 +138,37 @@ def init(
 
 @app.command()
 def ingest(
-    dataset: Annotated[Dataset, typer.Argument(help="Which example data set to ingest.")],
+    what: Annotated[
+        str,
+        typer.Argument(
+            help=escape(
+                "A CSV, Parquet or JSON-lines file or glob (with `--source`), or "
+                "`flights` for the example data set."
+            ),
+            metavar="FILE_OR_GLOB|flights",
+        ),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="The FileSource of the feature repo to load the files into."),
+    ] = None,
     data_dir: DataDirOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Rewrite even if up to date.")] = False,
+    repo: RepoOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Example only: rewrite even if up to date.")
+    ] = False,
 ) -> None:
-    """Turn an example data set into Parquet sources under the data dir."""
+    """Load files into a source's Parquet, checked against the repo's declared types and
+    semantics (rejected rows go to the data dir's `rejects/`), or build the example's sources."""
+    if source is not None:
+        _ingest_files(what, source, data_dir, repo)
+        return
+    if what != Dataset.flights:
+        raise typer.BadParameter(
+            f"`{what}` is not an example data set; pass `--source NAME` to load it into a "
+            "source of the feature repo, or `flights` for the example",
+            param_hint="FILE_OR_GLOB",
+        )
     from featurestore.ingest import ingest_flights
 
     settings = _settings(data_dir, need_repo=False)
@@ -151,6 +177,24 @@ def ingest(
     verb = "Up to date" if result.skipped else "Wrote"
     for table, path in result.paths.items():
         say(f"{verb} {path} ({result.rows[table]:,} rows)")
+
+
+def _ingest_files(pattern: str, source: str, data_dir: Path | None, repo: Path | None) -> None:
+    from featurestore.ingest.files import ingest_source_files
+
+    settings = _settings(data_dir, repo)
+    done = ingest_source_files(settings, pattern, source)
+    files = f"{len(done.files)} file(s)"
+    say(f"Read {done.rows_read:,} rows from {files} for source `{done.source}`.")
+    if done.output is not None:
+        say(f"Wrote {done.rows_new:,} new rows to {done.output}.")
+    if done.rows_present:
+        say(f"{done.rows_present:,} rows were already in the source; left as they are.")
+    if done.rejected:
+        total = sum(done.rejected.values())
+        say(f"Rejected {total:,} rows, kept with their reason in {done.rejects}:")
+        for reason, count in done.rejected.items():
+            say(f"  {count:>8,}  {reason}")
 
 
 @app.command()
