@@ -435,7 +435,7 @@ def replay(
         str | None,
         typer.Argument(
             help=f"An example data set to replay ({', '.join(EXAMPLES)}); or use `--from`.",
-            metavar="[EXAMPLE]",
+            metavar="EXAMPLE",
         ),
     ] = None,
     source: Annotated[
