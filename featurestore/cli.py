@@ -551,7 +551,7 @@ def catalog_export(
         kind, _, name = only.partition("/")
         if not name:
             raise typer.BadParameter(
-                f"`{only}` is not KIND/NAME, e.g. `feature_view/weather_hourly`",
+                f"`{only}` is not KIND/NAME, e.g. `feature_view/customer_daily_stats`",
                 param_hint="--object",
             )
         selected = (kind, name)

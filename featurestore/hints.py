@@ -1,7 +1,7 @@
 """Examples for error messages and placeholders, taken from the user's own registry.
 
 A message that says "send JSON like …" names the repo's first feature service and entity, not
-the flights example; with nothing registered it falls back to neutral placeholders.
+the bundled example; with nothing registered it falls back to neutral placeholders.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def _importable(repo_path: Path) -> Iterator[None]:
     changes directory into the repo for its duration (not thread-safe, like `feast apply`).
     """
     # Drop this repo's modules, and same-named modules of another repo loaded earlier in the
-    # process (e.g. a copy of it): `import flights_sources` would otherwise get the stale one.
+    # process (e.g. a copy of it): `import sources` would otherwise get the stale one.
     local_names = {path.stem for path in repo_path.glob("*.py")}
     for name, module in list(sys.modules.items()):
         origin = getattr(module, "__file__", None)
