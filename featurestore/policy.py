@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from feast import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from feast.data_source import DataSource
 
-from featurestore.errors import ErrorKind, TerminalError
+from featurestore.errors import ErrorKind, ObjectNotFoundError, TerminalError
 from featurestore.layers import FROM_DEFINITIONS, RegisteredLayer
 from featurestore.metadata import PII_ORDER, RightsTerms, parse_rights
-from featurestore.registry import NotRegisteredError, view_of_ref
+from featurestore.registry import view_of_ref
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Policy:
         view = self._views.get(view_name)
         if view is None:
             known = [*self._views, *self._odfvs]
-            raise NotRegisteredError("feature view", view_name, known)
+            raise ObjectNotFoundError("feature view", view_name, known=known)
         chain = [
             *self._source_chain(view),
             *self._entity_chain(view),
@@ -151,7 +151,7 @@ class Policy:
         """Effective terms of a feature service: the intersection of its views' terms."""
         service = self._services.get(service_name)
         if service is None:
-            raise NotRegisteredError("feature service", service_name, self._services)
+            raise ObjectNotFoundError("feature service", service_name, known=self._services)
         chain = [
             link
             for projection in service.feature_view_projections
@@ -171,7 +171,7 @@ class Policy:
         if feature_service is not None:
             service = self._services.get(feature_service)
             if service is None:
-                raise NotRegisteredError("feature service", feature_service, self._services)
+                raise ObjectNotFoundError("feature service", feature_service, known=self._services)
             service_chain = self._stated("feature_service", service.name, service.tags)
         for ref in feature_refs:
             view_name = view_of_ref(ref)
@@ -190,7 +190,7 @@ class Policy:
         """Effective terms of a data source: the terms it states itself."""
         source = self._sources.get(source_name)
         if source is None:
-            raise NotRegisteredError("data source", source_name, self._sources)
+            raise ObjectNotFoundError("data source", source_name, known=self._sources)
         return _effective(
             "data source", source.name, self._stated("data_source", source.name, source.tags)
         )
@@ -199,7 +199,7 @@ class Policy:
         """Effective terms of an entity: the terms it states about its key."""
         entity = self._entities.get(entity_name)
         if entity is None:
-            raise NotRegisteredError("entity", entity_name, self._entities)
+            raise ObjectNotFoundError("entity", entity_name, known=self._entities)
         return _effective("entity", entity.name, self._stated("entity", entity.name, entity.tags))
 
     def features_rights(self, kind: str, name: str, feature_refs: Sequence[str]) -> EffectiveRights:

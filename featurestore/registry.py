@@ -3,12 +3,11 @@ into typed views, with their keys, features, ttl, source, aggregations and right
 
 Every module that reads definitions asks here, so a rule is written once: batch and stream
 views are listed together by name (a stream view wins a name clash), a ttl of zero or None
-means no expiry, and an unknown object raises `NotRegisteredError` naming it and close names.
+means no expiry, and an unknown object raises `ObjectNotFoundError` naming it and close names.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -37,21 +36,6 @@ Selection = str | FeatureService | Sequence[str]
 KNOWLEDGE_TIME_TAG = "featurestore.knowledge_time"
 """Tag on a data source: `ignore` makes its created timestamp only break ties, never hide rows
 (for sources backfilled in one load, whose created times are all the load time)."""
-
-
-class NotRegisteredError(ObjectNotFoundError):
-    """A feature view, feature service or feature is not in the registry."""
-
-    def __init__(self, kind: str, name: str, known: Iterable[str] = (), project: str = "") -> None:
-        self.known = tuple(sorted(known))
-        self.project = project
-        close = difflib.get_close_matches(name, self.known, n=3)
-        where = f" in project `{project}`" if project else ""
-        hint = f"it is not registered{where}; "
-        if close:
-            hint += f"did you mean {', '.join(f'`{c}`' for c in close)}? Otherwise "
-        hint += "check the name, or run `featurestore apply` to register it"
-        super().__init__(kind, name, hint)
 
 
 class FeatureRefError(RetrievalError):
@@ -305,7 +289,9 @@ class Registry:
             )
         except FeastObjectNotFoundException:
             known = [view.name for view in self.feature_views()]
-            raise NotRegisteredError("feature view", name, known, self.project) from None
+            raise ObjectNotFoundError(
+                "feature view", name, known=known, project=self.project
+            ) from None
         if not isinstance(view, FeatureView):
             raise RetrievalError(
                 f"`{name}` is a {type(view).__name__}; only batch and stream feature views can be "
@@ -318,7 +304,9 @@ class Registry:
             return self.store.get_feature_service(name, allow_cache=self.allow_cache)
         except FeastObjectNotFoundException:
             known = [service.name for service in self.store.list_feature_services()]
-            raise NotRegisteredError("feature service", name, known, self.project) from None
+            raise ObjectNotFoundError(
+                "feature service", name, known=known, project=self.project
+            ) from None
 
     def views(
         self, names: Sequence[str] | None = None, *, online: bool | None = None
@@ -329,6 +317,21 @@ class Registry:
         else:
             found = [self.feature_view(name) for name in names]
         return [resolve_view(view, None, self.repo_path) for view in found]
+
+    def stream_views(
+        self, names: Sequence[str] | None = None, *, topic: str | None = None
+    ) -> list[ResolvedView]:
+        """The stream feature views (default: all), optionally only those on Kafka `topic`;
+        each carries its aggregations, source and topic."""
+        views = self.views(names) if names is not None else self.views()
+        chosen = [view for view in views if view.kind == "stream"]
+        if names is not None and len(chosen) < len(views):
+            batch = [view.name for view in views if view.kind != "stream"]
+            raise RetrievalError(
+                f"Feature view(s) {', '.join(f'`{name}`' for name in batch)} are batch views, "
+                "not stream feature views; name stream feature views."
+            )
+        return [view for view in chosen if topic is None or view.topic == topic]
 
     def resolve(self, selection: Selection, *, policy: Policy | None = None) -> Resolved:
         """The views and refs of a feature service (name or object) or of `view:feature` refs;

@@ -23,10 +23,9 @@ from feast.data_format import JsonFormat
 from feast.types import Float64, Int64, String
 
 from featurestore.definitions import rights
-from featurestore.errors import FeatureStoreError, ObjectNotFoundError
+from featurestore.errors import FeatureStoreError, ObjectNotFoundError, RetrievalError
 from featurestore.registry import (
     FeatureRefError,
-    NotRegisteredError,
     Registry,
     normalised_ttl,
     parse_ref,
@@ -185,18 +184,25 @@ def test_batch_and_stream_views_are_listed_once_by_name(registry: Registry) -> N
     ]
 
 
+def test_stream_views_are_selected_by_name_or_topic(registry: Registry) -> None:
+    assert [view.name for view in registry.stream_views()] == ["card_spend"]
+    assert [view.name for view in registry.stream_views(topic="payments")] == ["card_spend"]
+    assert registry.stream_views(topic="refunds") == []
+    with pytest.raises(RetrievalError, match="`merchant_profile` are batch views"):
+        registry.stream_views(["merchant_profile", "card_spend"])
+
+
 def test_unknown_objects_raise_one_not_found_error_with_close_names(registry: Registry) -> None:
-    with pytest.raises(NotRegisteredError) as view:
+    with pytest.raises(ObjectNotFoundError) as view:
         registry.resolve(["card_spnd:payments_1h"])
-    with pytest.raises(NotRegisteredError) as service:
+    with pytest.raises(ObjectNotFoundError) as service:
         registry.resolve("fraud_modl")
     with pytest.raises(ObjectNotFoundError) as feature:
         registry.resolve(["card_spend:amount"])
 
     assert str(view.value) == (
-        "feature view `card_spnd` does not exist; it is not registered in project `payments`; "
-        "did you mean `card_spend`? Otherwise check the name, or run `featurestore apply` to "
-        "register it."
+        "feature view `card_spnd` does not exist in project `payments`; did you mean "
+        "`card_spend`? Otherwise check the name, or run `featurestore apply` to register it."
     )
     assert "feature service `fraud_modl` does not exist" in str(service.value)
     assert "did you mean `fraud_model`?" in str(service.value)
