@@ -14,8 +14,9 @@ from feast import FeatureStore, KafkaSource, StreamFeatureView
 
 from featurestore.aggregations import WindowSpec, message_key, parse_schema, window_spec
 from featurestore.errors import ConfigError, TerminalError
-from featurestore.kafka import ensure_topics, make_consumer, make_producer
+from featurestore.kafka import TOPIC_PARTITIONS, ensure_topics, make_consumer, make_producer
 from featurestore.online.writer import OnlineWriter
+from featurestore.registry import Registry
 from featurestore.repo import open_store
 from featurestore.settings import Settings
 from streaming.config import StreamOptions
@@ -27,8 +28,6 @@ from streaming.repartition import RepartitionCheckpoints, internal_topic
 from streaming.tasks import RepartitionTask, ViewTask
 
 logger = logging.getLogger(__name__)
-
-TOPIC_PARTITIONS = 3
 
 
 class StreamDefinitionError(TerminalError):
@@ -50,16 +49,19 @@ def offline_log(settings: Settings, spec: WindowSpec) -> OfflineLog:
 def stream_views(
     store: FeatureStore, names: Sequence[str] | None = None
 ) -> list[tuple[StreamFeatureView, WindowSpec]]:
-    """The registered stream views to serve (default: every one) with their specs."""
-    views = {view.name: view for view in store.list_stream_feature_views()}
-    chosen = sorted(views) if not names else list(dict.fromkeys(names))
-    unknown = [name for name in chosen if name not in views]
-    if unknown or not chosen:
+    """The registered stream views to serve (default: every one) with their specs; an unknown
+    name raises the registry's not-found error."""
+    resolved = Registry(store).stream_views(list(dict.fromkeys(names)) if names else None)
+    if not resolved:
         raise StreamDefinitionError(
-            f"Stream feature view `{', '.join(unknown) or '(none)'}` is not registered; choose "
-            f"among {sorted(views)} or declare it in the repo and run `featurestore apply`."
+            "No stream feature view is registered; declare one in the repo and run "
+            "`featurestore apply`."
         )
-    return [(views[name], window_spec(views[name])) for name in chosen]
+    views = sorted(
+        (view.feast_view for view in resolved if isinstance(view.feast_view, StreamFeatureView)),
+        key=lambda view: view.name,
+    )
+    return [(view, window_spec(view)) for view in views]
 
 
 def _source_topic(view: StreamFeatureView) -> str:

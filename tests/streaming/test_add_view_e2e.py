@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
+from featurestore.examples.flights.events import departure_events, replay_flights
 from featurestore.online.client import OnlineClient
-from featurestore.replay import departure_events, replay_flights
 from featurestore.repo import open_store
 from featurestore.settings import load_settings
 

