@@ -1,6 +1,6 @@
 """Repartitioning for views keyed by another entity than the topic's message key.
 
-A view keyed by `carrier` on a topic keyed by `origin` cannot keep per-key state in one
+A view keyed by `merchant_id` on a topic keyed by `card_id` cannot keep per-key state in one
 partition, so the consumer forwards each event to the internal topic `<topic>.by.<join key>`,
 keyed by the view's join key (as Kafka Streams does), and the view reads that topic.
 

@@ -105,7 +105,7 @@ class FeatureEntry:
     provenance: Mapping[str, str] = field(default_factory=dict)
     """Of `description` and `semantics`: "from definitions" or "registered by … at …"."""
     aggregation: str | None = None
-    """How a stream view computes it, from its declaration (e.g. `mean of dep_delay over 1h`)."""
+    """How a stream view computes it, from its declaration (e.g. `mean of amount over 1h`)."""
 
     @property
     def ref(self) -> str:
