@@ -23,9 +23,9 @@ from featurestore.settings import load_settings
 if TYPE_CHECKING:
     from conftest import StreamEnv
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-EVENTS = 2_000
+EVENTS = 1_000
 CARRIER_VIEW = """
 
 carrier_departures_30m = StreamFeatureView(
@@ -81,7 +81,8 @@ def test_a_view_added_in_the_repo_is_applied_streamed_and_served(
 
     subprocess.run([*cli, "apply", *where], env=environment, check=True, timeout=300)
     subprocess.run(
-        [*cli, "stream", *where, "--topic", stream_env.topic, "--until-caught-up"],
+        [*cli, "stream", *where, "--topic", stream_env.topic, "--until-caught-up"]
+        + ["--view", "carrier_departures_30m", "--view", "origin_departures_60m"],
         env=environment,
         check=True,
         timeout=300,
