@@ -73,9 +73,11 @@ def make_payments(seed: int, count: int) -> list[Payment]:
     return payments
 
 
-def publish(servers: str, topic: str, payments: list[Payment]) -> list[Payment]:
+def publish(
+    servers: str, topic: str, payments: list[Payment], partitions: int = 3
+) -> list[Payment]:
     """Publish keyed by card; returns the payments with the partition and offset they got."""
-    ensure_topics(servers, {topic: 3, f"{topic}.dlq": 1})
+    ensure_topics(servers, {topic: partitions, f"{topic}.dlq": 1})
     producer = make_producer(servers, max_in_flight_requests_per_connection=1)
     try:
         futures = [

@@ -80,9 +80,9 @@ def test_a_view_added_in_the_repo_is_applied_streamed_and_served(
     )
 
     subprocess.run([*cli, "apply", *where], env=environment, check=True, timeout=300)
+    views = ["--view", "carrier_departures_30m", "--view", "origin_departures_60m"]
     subprocess.run(
-        [*cli, "stream", *where, "--topic", stream_env.topic, "--until-caught-up"]
-        + ["--view", "carrier_departures_30m", "--view", "origin_departures_60m"],
+        [*cli, "stream", *where, "--topic", stream_env.topic, "--until-caught-up", *views],
         env=environment,
         check=True,
         timeout=300,

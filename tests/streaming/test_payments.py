@@ -60,7 +60,12 @@ def specs(settings: Settings, redis_url: str) -> dict[str, WindowSpec]:
 
 
 def consume(
-    settings: Settings, redis_url: str, servers: str, topic: str, **options: object
+    settings: Settings,
+    redis_url: str,
+    servers: str,
+    topic: str,
+    views: list[str] | None = None,
+    **options: object,
 ) -> None:
     values: dict[str, object] = {
         "bootstrap_servers": servers,
@@ -70,8 +75,9 @@ def consume(
         "stop_when_caught_up": True,
         **options,
     }
-    consumer = build_consumer(settings, redis_url, StreamOptions.model_validate(values))
-    run_consumer(consumer, handle_signals=False)
+    options_model = StreamOptions.model_validate(values)
+    consumer = build_consumer(settings, redis_url, options_model, views=views)
+    run_consumer(consumer, handle_signals=True)
 
 
 def log_rows(settings: Settings, spec: WindowSpec) -> set[tuple[str, int, tuple]]:
@@ -247,3 +253,69 @@ def test_killed_consumer_of_a_repartitioned_view_matches_an_uninterrupted_run(
         assert online_rows(chaos_settings, chaos_url, spec, keys, now) == online_rows(
             payments_settings, redis_url, spec, keys, now
         ), spec.view
+
+
+def _group_member(settings: Settings, redis_url: str, servers: str, topic: str, group: str) -> None:
+    consume(
+        settings,
+        redis_url,
+        servers,
+        topic,
+        group_id=group,
+        views=["card_spend"],
+        checkpoint_seconds=0.1,
+        max_poll_records=100,
+    )
+
+
+@pytest.mark.slow
+def test_a_consumer_group_with_a_member_killed_and_one_joining_equals_one_consumer(
+    payments_settings: Settings, redis_url: str, kafka_bootstrap_servers: str
+) -> None:
+    """4 partitions, 3 consumers in one group; one is SIGKILLed mid-run and a fourth joins
+    later. Partition state moves through the checkpoints: the log and online values equal those
+    of one uninterrupted consumer."""
+    events, servers = 3_000, kafka_bootstrap_servers
+    payments = make_payments(17, events)
+    reference_topic, group_topic = (f"payments.{uuid.uuid4().hex[:8]}" for _ in range(2))
+    publish(servers, reference_topic, payments, partitions=4)
+    published = publish(servers, group_topic, payments, partitions=4)
+    consume(payments_settings, redis_url, servers, reference_topic, views=["card_spend"])
+    group_url = redis_database_url(redis_url, 6)
+    redis.Redis.from_url(group_url).flushdb()
+    group_settings = payments_settings.model_copy(
+        update={"data_dir": payments_settings.data_dir.with_name("group-data")}
+    )
+    group_settings.data_dir.mkdir()
+    shutil.copy(payments_settings.registry_path, group_settings.registry_path)
+    fork = multiprocessing.get_context("fork")
+    arguments = (group_settings, group_url, servers, group_topic, f"{group_topic}.group")
+    progress = group_settings.data_dir / "stream" / "card_spend"
+
+    members = [fork.Process(target=_group_member, args=arguments) for _ in range(3)]
+    for member in members:
+        member.start()
+    deadline = time.monotonic() + 120
+    while applied_offsets(progress) < events // 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert members[1].pid is not None
+    os.kill(members[1].pid, signal.SIGKILL)
+    members.append(fork.Process(target=_group_member, args=arguments))
+    members[-1].start()
+    while applied_offsets(progress) < events and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for member in members:  # a member left with no partition waits; ask it to stop
+        if member.is_alive() and member.pid is not None:
+            os.kill(member.pid, signal.SIGTERM)
+        member.join(timeout=60)
+    # Whatever no member finished is resumed from the checkpoints (normally nothing is left).
+    consume(group_settings, group_url, servers, group_topic, views=["card_spend"])
+
+    spec = specs(payments_settings, redis_url)["card_spend"]
+    keys = sorted({p.card_id for p in published})
+    now = datetime.fromtimestamp(max(p.at_us for p in published) / 1e6, UTC) + timedelta(1e-3)
+    assert log_rows(group_settings, spec) == log_rows(payments_settings, spec)
+    assert online_rows(group_settings, group_url, spec, keys, now) == online_rows(
+        payments_settings, redis_url, spec, keys, now
+    )
