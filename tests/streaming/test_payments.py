@@ -319,3 +319,26 @@ def test_a_consumer_group_with_a_member_killed_and_one_joining_equals_one_consum
     assert online_rows(group_settings, group_url, spec, keys, now) == online_rows(
         payments_settings, redis_url, spec, keys, now
     )
+
+
+def test_adding_a_view_reads_the_topic_for_it_alone(
+    payments_settings: Settings, redis_url: str, kafka_bootstrap_servers: str
+) -> None:
+    """Serving a second view on a topic replays it for that view; the first view's checkpoints
+    and log are left as they were, and the new view equals the oracle."""
+    servers = kafka_bootstrap_servers
+    topic = f"payments.{uuid.uuid4().hex[:8]}"
+    published = publish(servers, topic, make_payments(23, 300))
+    by_view = specs(payments_settings, redis_url)
+    consume(payments_settings, redis_url, servers, topic, views=["card_spend"])
+    checkpoints = payments_settings.data_dir / "stream" / "card_spend" / "_checkpoints"
+    before = {path.name: path.stat().st_mtime_ns for path in checkpoints.glob("*.json")}
+    card_rows = log_rows(payments_settings, by_view["card_spend"])
+
+    consume(payments_settings, redis_url, servers, topic)
+
+    assert {path.name: path.stat().st_mtime_ns for path in checkpoints.glob("*.json")} == before
+    assert log_rows(payments_settings, by_view["card_spend"]) == card_rows
+    merchant = by_view["merchant_activity"]
+    expected = Oracle(merchant, aligned_order(published)).final_rows()
+    assert log_rows(payments_settings, merchant) == expected
