@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
 from feast import FeatureStore, FeatureView
 from feast.infra.offline_stores.file_source import FileSource
 
@@ -21,6 +20,7 @@ from featurestore.errors import RetrievalError, TerminalError
 from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.feast_sources import source_location
 from featurestore.offline.source import ViewSource
+from featurestore.online.connection import RedisClient
 from featurestore.online.writer import OnlineWriter
 from featurestore.progress import Reporter, SilentReporter
 
@@ -50,7 +50,7 @@ class ViewMaterialized:
 
 def materialize(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     start: datetime,
     end: datetime,
     *,
@@ -71,7 +71,7 @@ def materialize(
 
 def materialize_incremental(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     end: datetime,
     *,
     views: Sequence[str] | None = None,
@@ -126,7 +126,7 @@ def views_to_materialize(store: FeatureStore, names: Sequence[str] | None) -> li
 
 def _materialize_view(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     view: FeatureView,
     start: datetime,
     end: datetime,
