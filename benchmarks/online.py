@@ -79,11 +79,12 @@ def make_repo(work: Path, data: Path, redis_url: str, features: int) -> tuple[An
 
     repo = work / "repo"
     repo.mkdir()
+    online = feast_online_store(redis_url)
     (work / "data").mkdir()
     (repo / "feature_store.yaml").write_text(
         f"project: {PROJECT}\nprovider: local\nregistry: {work / 'data' / 'registry.db'}\n"
-        f"online_store:\n  type: redis\n  connection_string: "
-        f'"{feast_online_store(redis_url)["connection_string"]}"\n'
+        f"online_store:\n  type: redis\n  redis_type: {online['redis_type']}\n"
+        f'  connection_string: "{online["connection_string"]}"\n'
         "offline_store:\n  type: duckdb\nentity_key_serialization_version: 3\n"
     )
     tags = rights(license="CC0-1.0", pii="none", purposes="training,serving")

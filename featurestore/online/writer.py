@@ -213,11 +213,11 @@ class OnlineWriter:
                 [header, _slice(keys, start, end), ttl_and_width, _slice(arguments, start, end)]
             )
             batch_slots.append(int(slots[start]) if slots is not None else 0)
+        counts = [end - start for start, end in _batches(slots, rows, self._batch_rows)]
         client = self._client
         if not isinstance(client, RedisCluster):
-            result, _ = self._send(client.connection_pool, commands, tolerate=False)
+            result, _ = self._send(client.connection_pool, commands, counts, tolerate=False)
             return result
-        counts = [end - start for start, end in _batches(slots, rows, self._batch_rows)]
         return self._send_cluster(client, commands, batch_slots, counts)
 
     def _send_cluster(
@@ -230,7 +230,12 @@ class OnlineWriter:
         groups = group_by_node(cluster, batch_slots)
 
         def send(positions: list[int], pool: Any) -> tuple[WriteResult, list[int]]:
-            result, again = self._send(pool, [commands[i] for i in positions], tolerate=True)
+            result, again = self._send(
+                pool,
+                [commands[i] for i in positions],
+                [counts[i] for i in positions],
+                tolerate=True,
+            )
             return result, [positions[i] for i in again]
 
         pools = [cluster.get_redis_connection(group.node).connection_pool for group in groups]
@@ -254,19 +259,25 @@ class OnlineWriter:
         return total
 
     def _send(
-        self, pool: Any, commands: Sequence[Command], *, tolerate: bool
+        self, pool: Any, commands: Sequence[Command], counts: Sequence[int], *, tolerate: bool
     ) -> tuple[WriteResult, list[int]]:
-        """Send the packed EVALSHA commands, several per round trip, and add up the replies;
-        with `tolerate`, also the positions of commands answered with a redirection."""
+        """Send the packed EVALSHA commands, up to `batch_rows × batches_per_round_trip` rows per
+        round trip (a cluster's one-slot batches are small: many share a trip), and add up the
+        replies; with `tolerate`, also the positions of commands answered with a redirection."""
         connection = pool.get_connection()
         result = WriteResult(0, 0)
         again: list[int] = []
+        budget = self._batch_rows * self._batches_per_round_trip
         try:
-            step = self._batches_per_round_trip
-            for first in range(0, len(commands), step):
-                trip = commands[first : first + step]
+            first = 0
+            while first < len(commands):
+                last, rows = first, 0
+                while last < len(commands) and (rows < budget or last == first):
+                    rows += counts[last]
+                    last += 1
+                trip = commands[first:last]
                 connection.send_packed_command([part for command in trip for part in command])
-                for position in range(first, first + len(trip)):
+                for position in range(first, last):
                     try:
                         written, skipped = connection.read_response()
                     except (*REDIRECTED, NoScriptError):
@@ -275,6 +286,7 @@ class OnlineWriter:
                         again.append(position)
                         continue
                     result += WriteResult(int(written), int(skipped))
+                first = last
         except BaseException:
             connection.disconnect()  # replies may be left unread on it
             raise
