@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 from feast.infra.key_encoding_utils import serialize_entity_key_prefix
+from redis import exceptions as redis_exceptions
 
+from featurestore.errors import ServiceError
 from featurestore.online.connection import feast_online_store, parse_redis_url
+from featurestore.online.errors import OnlineStoreError, redis_errors
 from featurestore.online.layout import key_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,3 +90,23 @@ def test_a_malformed_url_is_refused_by_name(url: str) -> None:
 
     with pytest.raises(ConfigError, match=re.escape(f"`{url}`")):
         parse_redis_url(url)
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        redis_exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),
+        redis_exceptions.TryAgainError("TRYAGAIN"),
+        redis_exceptions.ReadOnlyError("READONLY You can't write against a read only replica."),
+        redis_exceptions.SlotNotCoveredError("Slot 7 not covered"),
+        redis_exceptions.ConnectionError("Connection refused"),
+    ],
+)
+def test_a_failover_or_resharding_is_a_transient_error(raised: Exception) -> None:
+    with pytest.raises(ServiceError, match="write x"), redis_errors("write x"):
+        raise raised
+
+
+def test_a_refused_command_is_not_retried() -> None:
+    with pytest.raises(OnlineStoreError), redis_errors("write x"):
+        raise redis_exceptions.ResponseError("WRONGTYPE Operation against a key")
