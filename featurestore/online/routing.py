@@ -40,10 +40,16 @@ def group_by_node(cluster: RedisCluster, slots: Iterable[int]) -> list[NodeGroup
     groups: dict[str, NodeGroup] = {}
     owner: dict[int, NodeGroup] = {}
     manager: Any = cluster.nodes_manager  # redis-stubs lag redis-py's signature here
+    # The first lookup applies a pending MOVED to the map; later ones read it directly
+    # (redis-py's lookup costs more than the rest of the routing).
+    table = manager.slots_cache
+    checked = False
     for position, slot in enumerate(slots):
         group = owner.get(slot)
         if group is None:
-            node = manager.get_node_from_slot(slot)
+            holders = table.get(slot) if checked else None
+            node = holders[0] if holders else manager.get_node_from_slot(slot)
+            checked = True
             group = groups.get(node.name)
             if group is None:
                 group = groups[node.name] = NodeGroup(node)
