@@ -240,8 +240,8 @@ class OnlineWriter:
 
         pools = [cluster.get_redis_connection(group.node).connection_pool for group in groups]
         try:
-            if len(groups) == 1:
-                outcomes = [send(groups[0].positions, pools[0])]
+            if len(groups) <= 1:
+                outcomes = [send(g.positions, pool) for g, pool in zip(groups, pools, strict=True)]
             else:
                 with ThreadPoolExecutor(len(groups)) as threads:
                     outcomes = list(threads.map(send, [group.positions for group in groups], pools))
