@@ -14,6 +14,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from redis.exceptions import ResponseError
+
 from featurestore.errors import ServiceError
 from featurestore.online.connection import RedisClient, connect
 from featurestore.services.process import ManagedProcess, port_is_free
@@ -50,15 +52,19 @@ class ClusterNodeRedis(EmbeddedRedis):
 
 
 class EmbeddedRedisCluster:
-    """`masters` cluster-enabled servers holding all slots; `url` is `redis+cluster://…`."""
+    """`masters` cluster-enabled servers holding all slots, each with `replicas` replicas
+    (`nodes[masters:]`, in master order); `url` is `redis+cluster://…` of the masters."""
 
-    def __init__(self, masters: int = 3, startup_timeout: float = 20.0) -> None:
-        self.nodes = [ClusterNodeRedis(port=_cluster_port()) for _ in range(masters)]
+    def __init__(self, masters: int = 3, replicas: int = 0, startup_timeout: float = 20.0) -> None:
+        self.masters = masters
+        count = masters * (1 + replicas)
+        self.nodes = [ClusterNodeRedis(port=_cluster_port()) for _ in range(count)]
         self.startup_timeout = startup_timeout
 
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"{n.host}:{n.port}" for n in self.nodes)
+        masters = self.nodes[: self.masters]
+        return "redis+cluster://" + ",".join(f"{n.host}:{n.port}" for n in masters)
 
     def node_url(self, index: int) -> str:
         node = self.nodes[index]
@@ -75,15 +81,22 @@ class EmbeddedRedisCluster:
         return self
 
     def _form(self) -> None:
-        share = -(-SLOTS // len(self.nodes))
+        share = -(-SLOTS // self.masters)
         clients = [connect(self.node_url(i)) for i in range(len(self.nodes))]
         try:
-            for index, client in enumerate(clients):
+            for index, client in enumerate(clients[: self.masters]):
                 first, last = index * share, min((index + 1) * share, SLOTS)
                 client.execute_command("CLUSTER ADDSLOTS", *range(first, last))
             for node in self.nodes[1:]:
                 clients[0].execute_command("CLUSTER MEET", node.host, node.port)
             deadline = time.monotonic() + self.startup_timeout
+            ids = [client.execute_command("CLUSTER MYID") for client in clients]
+            for index, client in enumerate(clients[self.masters :]):
+                master = ids[index % self.masters]
+                while not self._replicates(client, master):
+                    if time.monotonic() > deadline:
+                        raise ServiceError("A Redis Cluster replica did not attach to its master.")
+                    time.sleep(0.05)
             while not all(self._ready(client) for client in clients):
                 if time.monotonic() > deadline:
                     raise ServiceError("The Redis Cluster did not reach `cluster_state:ok`.")
@@ -91,6 +104,15 @@ class EmbeddedRedisCluster:
         finally:
             for client in clients:
                 client.close()
+
+    @staticmethod
+    def _replicates(client: RedisClient, master: object) -> bool:
+        """Make `client`'s node a replica of `master`, once it has heard of it."""
+        try:
+            client.execute_command("CLUSTER REPLICATE", master)
+        except ResponseError:  # "Unknown node": gossip has not reached it yet
+            return False
+        return True
 
     def _ready(self, client: RedisClient) -> bool:
         fields = client.execute_command("CLUSTER INFO")  # redis-py parses it into a dict

@@ -6,6 +6,7 @@ import contextlib
 import io
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from redis.cluster import RedisCluster
 
 from featurestore.api import create_app
 from featurestore.catalog.freshness import online_freshness
+from featurestore.errors import ServiceError
 from featurestore.online.client import OnlineClient
 from featurestore.online.connection import RedisClient, connect, primaries
 from featurestore.online.materialize import materialize
@@ -306,3 +308,38 @@ def test_a_resharding_during_writes_loses_nothing(
     assert followed and set(followed) == {"EVAL"}  # batches of moving slots were redirected
     assert answer.values["seats"] == seats.to_pylist()
     assert set(answer.event_timestamps["seats"]) == {moments[-1]}
+
+
+def test_a_failover_is_a_transient_error_then_reads_and_writes_go_on(
+    pair: tuple[Online, Online], flights_data_dir: Path
+) -> None:
+    """A master stops; its replica takes over (node timeout 2 s). Meanwhile every failure is a
+    ServiceError (what the stream consumer retries before committing); afterwards the same
+    client reads what was written and writes again."""
+    _, flights = pair
+    store = open_store(flights.settings, flights.url)
+    view = store.get_feature_view("plane_attributes")
+    table = planes(flights_data_dir, 300)
+    entities = {"tailnum": table.column("tailnum").to_pylist()}
+    with EmbeddedRedisCluster(masters=3, replicas=1) as cluster:
+        client = connect(cluster.url)
+        writer = OnlineWriter(client, store.project)
+        reader = OnlineClient(store, client)
+        writer.write(view, table)
+        expected = reader.get(["plane_attributes:seats"], entities).to_dict()
+
+        cluster.nodes[0].stop()
+        failures: list[Exception] = []
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = reader.get(["plane_attributes:seats"], entities).to_dict()
+                writer.write(view, table)
+                break
+            except ServiceError as exc:
+                failures.append(exc)
+                assert time.monotonic() < deadline, failures[-1]
+                time.sleep(0.2)
+
+    assert failures  # the stopped master was noticed, as a transient error
+    assert answer == expected
