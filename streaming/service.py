@@ -9,12 +9,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import redis
 from feast import FeatureStore, KafkaSource, StreamFeatureView
 
 from featurestore.aggregations import WindowSpec, message_key, parse_schema, window_spec
 from featurestore.errors import ConfigError, TerminalError
 from featurestore.kafka import TOPIC_PARTITIONS, ensure_topics, make_consumer, make_producer
+from featurestore.online.connection import connect
 from featurestore.online.writer import OnlineWriter
 from featurestore.registry import Registry
 from featurestore.repo import open_store
@@ -129,7 +129,7 @@ def build_consumer(
     options = options.model_copy(update={"group_id": group_id})
     servers = options.bootstrap_servers
     ensure_topics(servers, partitions)
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     return StreamConsumer(
         tasks,
         consumer=make_consumer(

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import redis
 from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -19,6 +18,7 @@ from rich.table import Table
 from featurestore.apply import apply_repo
 from featurestore.examples.flights.ingest import ingest_flights
 from featurestore.online.client import OnlineClient
+from featurestore.online.connection import connect
 from featurestore.online.materialize import materialize
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.repo import open_store
@@ -111,7 +111,7 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
             reporter=reporter,
         )
 
-        client = redis.Redis.from_url(services.redis_url)
+        client = connect(services.redis_url)
         materialize(store, client, MATERIALIZE_START, datetime.now(UTC), reporter=reporter)
         entity = _last_flight_entity(ingested.paths["flights"])
         online = OnlineClient(store, client, purpose="serving").get(service, [entity])

@@ -7,10 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import redis
-
 from featurestore.examples.flights.events import replay_flights
 from featurestore.online.client import OnlineClient
+from featurestore.online.connection import connect
 from featurestore.progress import Reporter
 from featurestore.repo import open_store
 from featurestore.settings import Settings
@@ -68,7 +67,7 @@ def run_streaming_step(
     stats = run_consumer(consumer, handle_signals=False)
     reporter.finish("stream departures into Redis")
     store = open_store(settings, redis_url)
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         names = [f"{DEMO_VIEW}:{n}" for n in ("departures_60m", "mean_dep_delay_60m")]
         # Replayed 2013 events: judge the ttl at the stream's own time, not today's.
