@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from featurestore.examples.flights.events import replay_flights
 from featurestore.online.connection import connect, primaries
-from featurestore.replay import replay_flights
 from featurestore.services.redis_cluster import EmbeddedRedisCluster
 
 if TYPE_CHECKING:
