@@ -574,3 +574,6 @@ def main() -> None:
         sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+from featurestore import cli_serving as _serving_commands  # noqa: E402, F401  (registers them)
