@@ -144,9 +144,10 @@ def replay_skew(
         title_justify="left",
     )
     for column in ("feature", "compared", "mismatches", "rate", "likely cause"):
-        table.add_column(column, justify="left" if column in ("feature", "likely cause") else "right")
+        left = column in ("feature", "likely cause")
+        table.add_column(column, justify="left" if left else "right")
     for feature in report.features:
-        causes = ", ".join(f"{CAUSES[cause]}: {n:,}" for cause, n in feature.causes.items())
+        causes = ", ".join(f"{cause} {n:,}" for cause, n in feature.causes.items())
         table.add_row(
             escape(feature.feature),
             f"{feature.compared:,}",
@@ -155,6 +156,9 @@ def replay_skew(
             escape(causes),
         )
     stdout.print(table)
+    seen = {cause for feature in report.features for cause in feature.causes}
+    for cause in sorted(seen):
+        say(f"{cause}: {CAUSES[cause]}.")
     for feature in report.mismatched:
         example = feature.examples[0]
         say(

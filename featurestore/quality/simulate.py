@@ -113,14 +113,12 @@ def simulate_serving(
         ticks = request_ticks(times, step)
         distinct = sorted(set(ticks))
         batches = {
-            view.name: _batches_per_tick(engine.connection, store, view, distinct)
-            for view in views
+            view.name: _batches_per_tick(engine.connection, store, view, distinct) for view in views
         }
     writer = OnlineWriter(client, store.project)
     written = dict.fromkeys((view.name for view in views), 0)
     statuses = dict.fromkeys((str(status) for status in Status), 0)
-    keys = list(plan.request_keys)
-    key_columns = [requests.column(key).to_pylist() for key in keys]
+    entities = requests.select(list(plan.request_keys)).to_pylist()
     log = ServingLog(log_dir, sample_rate=1.0, queue_size=max(len(times), 1) + 1)
     reporter.start(TASK, total=len(times))
     with log:
@@ -132,9 +130,8 @@ def simulate_serving(
                     done = writer.write(view, batch, event_timestamp_column=_EVENT)
                     written[view.name] += done.written
             while position < len(times) and ticks[position] == tick:
-                entity = {key: column[position] for key, column in zip(keys, key_columns, strict=True)}
                 moment = times[position]
-                result = online.read(plan, [entity], now=moment)
+                result = online.read(plan, [entities[position]], now=moment)
                 log.record(result, request_time=moment)
                 for column in result.statuses.values():
                     for status in column:
