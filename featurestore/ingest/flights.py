@@ -22,7 +22,7 @@ from featurestore.progress import Reporter, SilentReporter
 
 logger = logging.getLogger(__name__)
 
-INGEST_FORMAT_VERSION: Final = 3
+INGEST_FORMAT_VERSION: Final = 4
 """Bump when the SQL or the output layout changes, so existing outputs are rebuilt."""
 
 MARKER_NAME: Final = "_ingest.json"

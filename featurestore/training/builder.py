@@ -26,6 +26,7 @@ from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.source import SourceLocation
 from featurestore.policy import feature_refs_of
 from featurestore.progress import Reporter, SilentReporter
+from featurestore.quality.gate import require_valid
 from featurestore.repo import policy_for_store
 from featurestore.sql import quote_ident, quote_literal
 from featurestore.training import manifest as mf
@@ -55,6 +56,8 @@ class TrainingSetRequest:
     group_key: str | None = None
     purpose: str = "training"
     as_known_at: bool = True
+    allow_invalid: bool = False
+    """Use views whose sources fail validation (their failures become warnings)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ def build_training_set(
     service_name = selection.name if isinstance(selection, FeatureService) else None
     policy.check(request.purpose, refs, service_name).raise_if_denied()
     sources = view_sources(store, selection)
+    invalid = require_valid(
+        store, [source.name for source in sources], allow_invalid=request.allow_invalid
+    )
     reporter.advance(task)
 
     with OfflineEngine(store.config.offline_store) as engine:
@@ -184,7 +190,7 @@ def build_training_set(
         duplicates_dropped=spine_rows - spine.num_rows,
         purged_rows=assignment.purged_rows,
         hidden_by_knowledge_time=report.hidden,
-        warnings=report.warnings + assignment.warnings,
+        warnings=(*invalid, *report.warnings, *assignment.warnings),
         fractions=assignment.fractions,
     )
 
