@@ -171,6 +171,58 @@ def replay_skew(
         say(f"Skipped {report.skipped_rows:,} vectors served without a feature service.")
 
 
+@app.command()
+def monitor(
+    interval: Annotated[
+        str, typer.Option("--interval", help="Time between refreshes (e.g. 30s, 5m, 1h).")
+    ] = "5m",
+    port: Annotated[int, typer.Option("--port", help="Serve Prometheus /metrics here.")] = 9109,
+    host: Annotated[str, typer.Option("--host", help="Address of the metrics endpoint.")] = (
+        "127.0.0.1"
+    ),
+    replay_rows: Annotated[
+        int, typer.Option("--replay-rows", help="Recent served vectors replayed per refresh.")
+    ] = 10_000,
+    once: Annotated[
+        bool, typer.Option("--once", help="Refresh once, print the metrics and exit.")
+    ] = False,
+    data_dir: DataDirOption = None,
+    repo: RepoOption = None,
+) -> None:
+    """Refresh validation, skew and freshness figures and export them as Prometheus gauges."""
+    import time
+
+    import redis
+    from prometheus_client import generate_latest
+
+    from featurestore.quality.monitor import QualityMonitor
+    from featurestore.quality.serving import serving_log_dir
+    from featurestore.repo import open_store
+
+    every = parse_duration(interval, "--interval")
+    settings = _quiet_settings(once, data_dir, repo)
+    store = open_store(settings, settings.redis_url or _OFFLINE_ONLY_REDIS)
+    client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    quality = QualityMonitor(
+        store, serving_log_dir(settings.data_dir), client, replay_rows=replay_rows
+    )
+    if once:
+        quality.refresh()
+        typer.echo(generate_latest(quality.registry()).decode(), nl=False)
+        return
+    quality.serve(port, host)
+    stdout.print(f"Quality metrics on http://{host}:{port}/metrics, refreshed every {interval}.")
+    try:
+        while True:
+            snap = quality.refresh()
+            for part, problem in snap.errors.items():
+                say(f"{part}: {problem}", style="yellow")
+            time.sleep(every.total_seconds())
+    finally:
+        if client is not None:
+            client.close()
+
+
 if not any(command.name == "skew" for command in app.registered_commands):
 
     @app.command("skew")

@@ -129,10 +129,12 @@ def replay_serving_log(
     *,
     since: datetime | None = None,
     limit: int | None = None,
+    last: int | None = None,
     examples: int = EXAMPLES,
 ) -> ReplayReport:
-    """Compare the first `limit` logged vectors from `since` on with the point-in-time join."""
-    logged = _logged_vectors(store, log_dir, since, limit)
+    """Compare the first `limit` (or the `last`) logged vectors from `since` on with the
+    point-in-time join."""
+    logged = _logged_vectors(store, log_dir, since, limit, last)
     skipped = sum(table.num_rows for name, table in logged if name is None)
     per_feature: dict[str, FeatureReplay] = {}
     replayed = 0
@@ -145,13 +147,20 @@ def replay_serving_log(
 
 
 def _logged_vectors(
-    store: FeatureStore, log_dir: Path, since: datetime | None, limit: int | None
+    store: FeatureStore,
+    log_dir: Path,
+    since: datetime | None,
+    limit: int | None,
+    last: int | None,
 ) -> list[tuple[str | None, pa.Table]]:
-    """The log's rows in request-time order (the first `limit`), grouped by feature service."""
+    """The log's rows in request-time order (the first `limit`, or the `last`), grouped by
+    feature service."""
     with connect(store.config.offline_store) as con:
         relation = serving_log_relation(con, log_dir, since=since)
         if relation is None:
             return []
+        if last is not None:
+            relation = relation.order("request_time DESC, entity_key DESC").limit(last)
         ordered = relation.order("request_time, entity_key")
         table = (ordered.limit(limit) if limit is not None else ordered).to_arrow_table()
     services = table.column("feature_service").to_pylist()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,9 +24,12 @@ from featurestore.apply import apply_repo
 from featurestore.cli import app
 from featurestore.demo import FEATURE_SERVICE, flights_spine_sql
 from featurestore.offline.retrieval import historical_features
+from featurestore.quality.monitor import QualityMonitor
 from featurestore.quality.replay import ReplayReport, replay_serving_log
+from featurestore.quality.serving import serving_log_dir
 from featurestore.quality.simulate import SimulationResult, simulate_serving
 from featurestore.repo import open_store
+from featurestore.services import free_port
 from featurestore.settings import Settings, load_settings
 from featurestore.sql import quote_literal
 
@@ -201,3 +205,23 @@ def test_temp_swapped_to_celsius_is_localized_to_that_feature_at_the_same_event_
     assert printed == json.loads(json.dumps(report.to_json(), default=str))
     assert set(printed) == {"replayed_rows", "features"}
     assert {"feature", "compared", "mismatches", "examples"} <= set(printed["features"][0])
+
+    # The monitor exports the same mismatch rate as the gauge the dashboard plots.
+    monitor = QualityMonitor(served.store, serving_log_dir(served.settings.data_dir))
+    port = free_port()
+    monitor.refresh()
+    monitor.serve(port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        scraped = response.read().decode()
+    gauges = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in scraped.splitlines()
+        if line.startswith("featurestore_feature_skew{")
+    }
+    assert gauges == {
+        f'featurestore_feature_skew{{feature="{f.feature}",metric="replay_mismatch_rate"}}': (
+            pytest.approx(f.mismatch_rate)
+        )
+        for f in report.features
+    }
+    assert "featurestore_validation_failures{" in scraped
