@@ -1,7 +1,8 @@
 """A person's path through the catalog in headless Chromium, against `featurestore serve`.
 
 Home → search "temperature" → the feature card, which shows lineage and coverage. The
-screenshot of the card is kept under `test-artifacts/`.
+screenshot of the card is kept under `test-artifacts/`; the one of its Quality section is the
+README's picture, `docs/quality-section.png`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "quality-section.png"
 TOKEN = "e2e-reader-token"
 
 
@@ -111,7 +113,12 @@ def test_search_then_feature_card_with_lineage_and_coverage(server: str) -> None
             expect(coverage.locator("svg.histogram rect")).to_have_count(20)
             expect(page.locator("#rights")).to_contain_text("CC0-1.0")
             page.screenshot(path=str(ARTIFACTS / "catalog-feature-card.png"), full_page=True)
+            # The README's picture: the card's Quality section where the page has one.
+            quality = page.locator("#quality")
+            shown = quality if quality.count() else page.locator("main")
+            shown.screenshot(path=str(README_SCREENSHOT))
         finally:
             browser.close()
 
     assert (ARTIFACTS / "catalog-feature-card.png").stat().st_size > 10_000
+    assert README_SCREENSHOT.stat().st_size > 10_000
