@@ -49,7 +49,8 @@ from featurestore.sql import quote_ident, quote_literal
 
 TASK = "Simulate serving"
 _TICK = "__fs_tick"
-_EVENT = "__fs_event_timestamp"
+EVENT_TIME = "__fs_event_timestamp"
+_EVENT = EVENT_TIME
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,8 @@ def simulate_serving(
         ticks = request_ticks(times, step)
         distinct = sorted(set(ticks))
         batches = {
-            view.name: _batches_per_tick(engine.connection, store, view, distinct) for view in views
+            view.name: batches_per_tick(engine.connection, _known_source(store, view), distinct)
+            for view in views
         }
     writer = OnlineWriter(client, store.project)
     written = dict.fromkeys((view.name for view in views), 0)
@@ -203,17 +205,14 @@ def _spine_requests(
         con.unregister(name)
 
 
-def _batches_per_tick(
-    con: duckdb.DuckDBPyConnection,
-    store: FeatureStore,
-    view: FeatureView,
-    ticks: list[datetime],
+def batches_per_tick(
+    con: duckdb.DuckDBPyConnection, source: ViewSource, ticks: Sequence[datetime]
 ) -> dict[datetime, pa.Table]:
-    """Per tick, the latest row per key among the rows that became known since the previous
-    tick (all earlier ones for the first): what an incremental materialization at it writes."""
+    """Per tick (sorted), the latest row per key among the rows that became known since the
+    previous tick (all earlier ones for the first): what an incremental materialization at it
+    writes. Columns: join keys, features, then the event time as `__fs_event_timestamp`."""
     if not ticks:
         return {}
-    source = _known_source(store, view)
     checked = check_source(con, source)
     known_at = checked.event_sql
     if checked.created_sql is not None:
@@ -239,7 +238,9 @@ def _batches_per_tick(
             end=None,
             event_name=_EVENT,
         )
-        table = arrow_query(con, f"{sql} ORDER BY {_TICK}", f"Stepping feature view `{view.name}`")
+        table = arrow_query(
+            con, f"{sql} ORDER BY {_TICK}", f"Stepping feature view `{source.name}`"
+        )
     finally:
         con.unregister(ticks_name)
     return _split_by_tick(table)
