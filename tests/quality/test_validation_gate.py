@@ -113,4 +113,3 @@ def test_cli_validate_exits_1_and_training_set_fails_with_one_line(
     # The progress bar's last frame may precede it on stderr.
     errors = [line for line in refused.stderr.splitlines() if "Error" in line]
     assert errors == [f"Error: {REFUSAL}"]
-
