@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from featurestore.cli import DataDirOption, RepoOption, _settings, app, state
+from featurestore.cli import DataDirOption, RepoOption, _moment, _settings, app, state
 from featurestore.console import stdout, warn
 from featurestore.settings import Settings
 
@@ -91,4 +91,59 @@ def validate(
             if not validation.passed and validation.on_violation == "warn":
                 warn(f"`{validation.view}` is tagged on_violation=warn: it is still used.")
     if any(not validation.passed for validation in validations):
+        raise typer.Exit(1)
+
+
+@app.command()
+def skew(
+    training_set: Annotated[
+        str, typer.Option("--training-set", help="Training set whose reference to compare.")
+    ],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Earliest request time (ISO 8601; UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Requests before this time (ISO 8601; UTC).")
+    ] = None,
+    output: FormatOption = OutputFormat.text,
+    data_dir: DataDirOption = None,
+    repo: RepoOption = None,
+) -> None:
+    """Compare served feature values with a training set's reference; exit 1 on a breach."""
+    from featurestore.quality.skew import training_set_skew
+    from featurestore.repo import open_store
+
+    settings = _settings_for(output, data_dir, repo)
+    store = open_store(settings, settings.redis_url or _OFFLINE_ONLY_REDIS)
+    report = training_set_skew(
+        store,
+        settings.data_dir,
+        training_set,
+        since=_moment(since, "--since"),
+        until=_moment(until, "--until"),
+    )
+    if output == OutputFormat.json:
+        _emit_json(report.to_json())
+    else:
+        table = Table(
+            title=f"Skew of training set {escape(report.training_set)} against "
+            f"{report.served_rows:,} served rows",
+            title_justify="left",
+        )
+        for column in ("feature", "metric", "value", "threshold", "result"):
+            table.add_column(
+                column, justify="right" if column in ("value", "threshold") else "left"
+            )
+        for figure in report.features:
+            table.add_row(
+                escape(figure.feature),
+                figure.metric,
+                "-" if figure.value is None else f"{figure.value:.4f}",
+                "-" if figure.threshold is None else f"{figure.threshold:g}",
+                "[red]breach[/]" if figure.breached else "ok",
+            )
+        stdout.print(table)
+        if not report.served_rows:
+            warn("No served rows in the serving log for this feature service and period.")
+    if report.breached:
         raise typer.Exit(1)

@@ -156,7 +156,7 @@ def plan_bins(
                 quote_ident(feature.column)
             )
             selects.append(f"quantile_cont({value}, {levels!r})")
-        row = con.execute(f"SELECT {', '.join(selects)} FROM {train_sql}").fetchone()
+        row = con.execute(f"SELECT {', '.join(selects)} FROM {train_sql}").fetchall()[0]
         assert row is not None
         for feature, values in zip(needs_quantiles, row, strict=True):
             quantile_of[feature.ref] = sorted(set(values or ()))
@@ -217,7 +217,7 @@ def split_statistics(
 ) -> dict[str, dict[str, Any]]:
     """Per feature ref: count, nulls, null rate, bin counts; numeric also min/max/mean and
     quantiles. Two scans: the histograms, then the numeric summaries."""
-    row = con.execute(distribution_sql(plans, table_sql)).fetchone()
+    row = con.execute(distribution_sql(plans, table_sql)).fetchall()[0]
     assert row is not None
     rows = int(row[0])
     stats: dict[str, dict[str, Any]] = {}
@@ -241,7 +241,7 @@ def split_statistics(
                 f"avg({value})",
                 f"quantile_cont({value}, {list(QUANTILES)!r})",
             ]
-        summary = con.execute(f"SELECT {', '.join(selects)} FROM {table_sql}").fetchone()
+        summary = con.execute(f"SELECT {', '.join(selects)} FROM {table_sql}").fetchall()[0]
         assert summary is not None
         for index, plan in enumerate(numeric):
             low, high, mean, quantiles = summary[4 * index : 4 * index + 4]
