@@ -147,3 +147,45 @@ def skew(
             warn("No served rows in the serving log for this feature service and period.")
     if report.breached:
         raise typer.Exit(1)
+
+
+@app.command()
+def drift(
+    view: Annotated[str, typer.Argument(help="Feature view whose source to follow.")],
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="Training set to compare with (default: first window)."),
+    ] = None,
+    window: Annotated[str, typer.Option("--window", help="Window: 30m, 6h, 1d, 1w.")] = "1d",
+    output: FormatOption = OutputFormat.text,
+    data_dir: DataDirOption = None,
+    repo: RepoOption = None,
+) -> None:
+    """PSI and JS distance of a view's offline data per time window against a reference."""
+    from featurestore.quality.drift import parse_window, view_drift
+    from featurestore.repo import open_store
+
+    span = parse_window(window)
+    settings = _settings_for(output, data_dir, repo)
+    store = open_store(settings, settings.redis_url or _OFFLINE_ONLY_REDIS)
+    report = view_drift(store, settings.data_dir, view, span, reference)
+    if output == OutputFormat.json:
+        _emit_json(report.to_json())
+        return
+    refs = sorted({ref for w in report.windows for ref in w.features})
+    table = Table(
+        title=f"PSI per {window} window of {escape(view)} against the {escape(report.reference)}",
+        title_justify="left",
+    )
+    table.add_column("window (UTC)")
+    table.add_column("rows", justify="right")
+    for ref in refs:
+        table.add_column(escape(ref.partition(":")[2]), justify="right")
+    for w in report.windows:
+        cells = [w.features[ref][0] for ref in refs]
+        table.add_row(
+            f"{w.start:%Y-%m-%d %H:%M}",
+            f"{w.rows:,}",
+            *("-" if psi is None else f"{psi:.3f}" for psi in cells),
+        )
+    stdout.print(table)
