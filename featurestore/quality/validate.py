@@ -223,7 +223,7 @@ def validate_view(
         checks.append(("created_before_event", None, f"{checked.created_sql} < {event}", ""))
     selects = ["count(*)", *(f"count(*) FILTER (WHERE {check[2]})" for check in checks)]
     try:
-        row = con.execute(f"SELECT {', '.join(selects)} FROM {spec.location.sql}").fetchone()
+        row = con.execute(f"SELECT {', '.join(selects)} FROM {spec.location.sql}").fetchall()[0]
         duplicates = _duplicates(con, spec)
     except duckdb.Error as exc:
         raise SourceDataError(
@@ -288,7 +288,7 @@ def _duplicates(con: duckdb.DuckDBPyConnection, spec: ValidationSpec) -> int:
     row = con.execute(
         f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {spec.location.sql} "
         f"GROUP BY {group} HAVING count(*) > 1)"
-    ).fetchone()
+    ).fetchall()[0]
     return int(row[0]) if row else 0
 
 

@@ -18,6 +18,7 @@ from feast import FeatureService, FeatureStore
 
 from featurestore.errors import FeatureStoreError, RetrievalError
 from featurestore.hints import example_refs
+from featurestore.metadata import parse_semantics
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
 from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.feast_sources import view_sources
@@ -27,6 +28,7 @@ from featurestore.offline.source import SourceLocation
 from featurestore.policy import feature_refs_of
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.quality.gate import require_valid
+from featurestore.quality.stats import FeatureColumn, reference_statistics
 from featurestore.repo import policy_for_store
 from featurestore.sql import quote_ident, quote_literal
 from featurestore.training import manifest as mf
@@ -126,6 +128,7 @@ def build_training_set(
 
     report = knowledge_time_report(joined, sources)
     feature_names = [name for name in joined.table.column_names if name not in spine.column_names]
+    statistics = _reference_statistics(store, refs, feature_names, paths)
     manifest = {
         "format": mf.MANIFEST_FORMAT,
         "name": request.name,
@@ -169,6 +172,7 @@ def build_training_set(
                 for name, path in paths.items()
             },
         },
+        "statistics": statistics,
         "leakage_check": "passed: no feature event or created time after its entity time",
         "rights": mf.rights_section(policy, (source.name for source in sources)),
         "engine": {"name": "featurestore ASOF (DuckDB)", "versions": mf.package_versions()},
@@ -193,6 +197,26 @@ def build_training_set(
         warnings=(*invalid, *report.warnings, *assignment.warnings),
         fractions=assignment.fractions,
     )
+
+
+def _reference_statistics(
+    store: FeatureStore, refs: Sequence[str], columns: Sequence[str], paths: dict[str, Path]
+) -> dict[str, Any]:
+    """Per-split statistics of each feature, binned on the train split (`quality.stats`)."""
+    features = []
+    for ref in refs:
+        view_name, _, name = ref.partition(":")
+        column = next((c for c in (f"{view_name}__{name}", name) if c in columns), None)
+        if column is None:
+            continue
+        view = store.registry.get_any_feature_view(view_name, store.project)
+        field_of = {field.name: field for field in view.features}
+        if name not in field_of:
+            continue
+        field_ = field_of[name]
+        features.append(FeatureColumn(ref, column, str(field_.dtype), parse_semantics(field_.tags)))
+    with duckdb.connect() as con:
+        return reference_statistics(con, paths, features)
 
 
 def resolve_features(
