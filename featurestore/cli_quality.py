@@ -97,22 +97,47 @@ def validate(
 @app.command()
 def skew(
     training_set: Annotated[
-        str, typer.Option("--training-set", help="Training set whose reference to compare.")
-    ],
+        str | None,
+        typer.Option("--training-set", help="Training set whose reference to compare."),
+    ] = None,
+    replay: Annotated[
+        bool,
+        typer.Option("--replay", help="Instead, rejoin served vectors point in time, row by row."),
+    ] = False,
     since: Annotated[
         str | None, typer.Option("--since", help="Earliest request time (ISO 8601; UTC).")
     ] = None,
     until: Annotated[
         str | None, typer.Option("--until", help="Requests before this time (ISO 8601; UTC).")
     ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="With --replay: at most the first N vectors.")
+    ] = None,
     output: FormatOption = OutputFormat.text,
     data_dir: DataDirOption = None,
     repo: RepoOption = None,
 ) -> None:
-    """Compare served feature values with a training set's reference; exit 1 on a breach."""
+    """Compare served feature values with a training set's reference (exit 1 on a breach), or
+    with `--replay` rejoin each served vector point in time and compare value by value."""
     from featurestore.quality.skew import training_set_skew
     from featurestore.repo import open_store
 
+    if replay:
+        from featurestore.cli_serving import replay_skew
+
+        replay_skew(
+            since=since,
+            limit=limit,
+            as_json=output == OutputFormat.json,
+            data_dir=data_dir,
+            repo=repo,
+        )
+        return
+    if training_set is None:
+        raise typer.BadParameter(
+            "pass `--training-set NAME`, or `--replay` to compare row by row",
+            param_hint="--training-set",
+        )
     settings = _settings_for(output, data_dir, repo)
     store = open_store(settings, settings.redis_url or _OFFLINE_ONLY_REDIS)
     report = training_set_skew(

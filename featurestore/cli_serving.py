@@ -183,6 +183,10 @@ def monitor(
     replay_rows: Annotated[
         int, typer.Option("--replay-rows", help="Recent served vectors replayed per refresh.")
     ] = 10_000,
+    training_sets: Annotated[
+        list[str] | None,
+        typer.Option("--training-set", help="Also compare with this set's reference (repeat)."),
+    ] = None,
     once: Annotated[
         bool, typer.Option("--once", help="Refresh once, print the metrics and exit.")
     ] = False,
@@ -204,7 +208,11 @@ def monitor(
     store = open_store(settings, settings.redis_url or _OFFLINE_ONLY_REDIS)
     client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
     quality = QualityMonitor(
-        store, serving_log_dir(settings.data_dir), client, replay_rows=replay_rows
+        store,
+        serving_log_dir(settings.data_dir),
+        client,
+        replay_rows=replay_rows,
+        training_sets=tuple(training_sets or ()),
     )
     if once:
         quality.refresh()
@@ -221,26 +229,3 @@ def monitor(
     finally:
         if client is not None:
             client.close()
-
-
-if not any(command.name == "skew" for command in app.registered_commands):
-
-    @app.command("skew")
-    def skew(
-        replay: Annotated[
-            bool, typer.Option("--replay", help="Rejoin served vectors point in time, row by row.")
-        ] = False,
-        since: Annotated[
-            str | None, typer.Option("--since", help="Only vectors served from then (ISO 8601).")
-        ] = None,
-        limit: Annotated[int | None, typer.Option("--limit", help="At most N vectors.")] = None,
-        output: Annotated[str, typer.Option("--format", help="`text` or `json`.")] = "text",
-        data_dir: DataDirOption = None,
-        repo: RepoOption = None,
-    ) -> None:
-        """Training-vs-serving skew of served features."""
-        if not replay:
-            raise typer.BadParameter("pass `--replay`", param_hint="--replay")
-        replay_skew(
-            since=since, limit=limit, as_json=output == "json", data_dir=data_dir, repo=repo
-        )

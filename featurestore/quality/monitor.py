@@ -4,7 +4,9 @@ exposes them as Prometheus gauges, for dashboards and alerts.
 Gauges (one registry of their own, served by `prometheus_client`'s HTTP server):
 - `featurestore_feature_skew{feature, metric}`: per `view:feature`, `replay_mismatch_rate` (the
   share of recently served values that differ from the point-in-time join, see
-  `quality.replay`), plus any distribution figure (`psi`, `js`, …) handed in;
+  `quality.replay`), and for the features of the training sets it watches, each distribution
+  figure of `featurestore skew --training-set` (`psi`, `js`, `ks`, `linf`, `null_rate_diff`,
+  `out_of_range`);
 - `featurestore_validation_failures{view, rule}`: rows breaking each failed rule of a view's
   source (a view that passes has one series, `rule="none"`, at 0);
 - `featurestore_online_freshness_seconds{view}`: median age of a sample of the view's online
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,11 +123,12 @@ class QualityMonitor:
 
     store: FeatureStore
     log_dir: Path
+    """The serving log, `<data dir>/serving_log` (training sets are read beside it)."""
     redis_client: redis.Redis | None = None
     replay_rows: int = 10_000
     """How many of the most recently served vectors each refresh replays."""
-    distribution_skew: Callable[[], Iterable[tuple[str, str, float | None]]] | None = None
-    """Optional source of (feature, metric, value) distribution skew figures."""
+    training_sets: Sequence[str] = ()
+    """Training sets (under the data dir) whose reference the serving log is compared with."""
     collector: QualityCollector = field(default_factory=QualityCollector)
 
     def refresh(self) -> QualitySnapshot:
@@ -177,11 +180,13 @@ class QualityMonitor:
                 snap.skew[(feature.feature, REPLAY_METRIC)] = feature.mismatch_rate
 
     def _distribution(self, snap: QualitySnapshot) -> None:
-        if self.distribution_skew is None:
-            return
-        for feature, metric, value in self.distribution_skew():
-            if value is not None:
-                snap.skew[(feature, metric)] = value
+        from featurestore.quality.skew import training_set_skew
+
+        for name in self.training_sets:
+            report = training_set_skew(self.store, self.log_dir.parent, name)
+            for figure in report.features:
+                if figure.value is not None:
+                    snap.skew[(figure.feature, figure.metric)] = figure.value
 
     def _freshness(self, snap: QualitySnapshot) -> None:
         if self.redis_client is None:

@@ -1,6 +1,7 @@
-"""Serving at a simulated clock and replaying the served vectors through the point-in-time join,
-on two weeks of flights with a real Redis: a clean run, a periodic materialization, and a
-weather source whose `temp` was swapped to °C while serving."""
+"""Serving at a simulated clock, then checking what was served: row by row through the
+point-in-time join, and as distributions against a training set of the same two weeks of
+flights (real Redis): a clean run, an hourly materialization, and a weather source whose
+`temp` was swapped to °C while serving."""
 
 from __future__ import annotations
 
@@ -22,22 +23,27 @@ from typer.testing import CliRunner
 
 from featurestore.apply import apply_repo
 from featurestore.cli import app
-from featurestore.demo import FEATURE_SERVICE, flights_spine_sql
+from featurestore.demo import FEATURE_SERVICE, LABEL, flights_spine_sql
 from featurestore.offline.retrieval import historical_features
 from featurestore.quality.monitor import QualityMonitor
 from featurestore.quality.replay import ReplayReport, replay_serving_log
 from featurestore.quality.serving import serving_log_dir
 from featurestore.quality.simulate import SimulationResult, simulate_serving
+from featurestore.quality.skew import training_set_skew
 from featurestore.repo import open_store
 from featurestore.services import free_port
 from featurestore.settings import Settings, load_settings
 from featurestore.sql import quote_literal
+from featurestore.training import TrainingSetRequest, build_training_set
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 BATCH_VIEWS = ("weather_hourly", "plane_attributes", "carrier_daily_stats", "route_attributes")
 STREAM_VIEW = "origin_departures_60m"
 _databases = iter(range(3, 8))
+TRAINING_SET = "two_weeks"
+EVERY = 30
+"""One flight in 30 of the two weeks is served: ~400 requests."""
 
 
 @dataclass
@@ -78,6 +84,15 @@ class Served:
     def replay(self, log: str) -> ReplayReport:
         return replay_serving_log(self.store, self.settings.data_dir / log)
 
+    def breached(self) -> set[str]:
+        """Features whose distribution skew against the training set breaches a threshold."""
+        report = training_set_skew(self.store, self.settings.data_dir, TRAINING_SET)
+        assert report.served_rows > 0
+        return {figure.feature for figure in report.breached}
+
+    def forget_served(self) -> None:
+        shutil.rmtree(serving_log_dir(self.settings.data_dir), ignore_errors=True)
+
 
 @pytest.fixture(scope="module")
 def served(
@@ -88,7 +103,17 @@ def served(
     shutil.copytree(flights_data_dir / "sources", data_dir / "sources")
     settings = load_settings(data_dir=data_dir, redis_url=redis_url)
     apply_repo(settings, redis_url)
-    yield Served(settings, open_store(settings, redis_url), redis_url)
+    served = Served(settings, open_store(settings, redis_url), redis_url)
+    # The reference: every flight of the same two weeks, before anything is served.
+    build_training_set(
+        served.store,
+        TrainingSetRequest(
+            name=TRAINING_SET, features=FEATURE_SERVICE, spine=served.spine(1), label=LABEL
+        ),
+        data_dir / "training",
+        data_dir=data_dir,
+    )
+    yield served
 
 
 def _features(report: ReplayReport) -> dict[str, tuple[int, int, dict[str, int]]]:
@@ -98,11 +123,12 @@ def _features(report: ReplayReport) -> dict[str, tuple[int, int, dict[str, int]]
 def test_clean_run_serves_the_point_in_time_values_and_replays_without_mismatch(
     served: Served,
 ) -> None:
-    result = served.simulate("log-clean", every=60)
-    log = pq.read_table(served.settings.data_dir / "log-clean").to_pandas()
+    served.forget_served()
+    result = served.simulate("serving_log", every=EVERY)
+    log = pq.read_table(served.settings.data_dir / "serving_log").to_pandas()
     expected = historical_features(
         served.store,
-        f"({served.spine(60)})",
+        f"({served.spine(EVERY)})",
         served.store.get_feature_service(FEATURE_SERVICE),
     ).table.to_pandas()
 
@@ -135,7 +161,7 @@ def test_clean_run_serves_the_point_in_time_values_and_replays_without_mismatch(
         wanted = (row["temp"], row["departures_60m"])
         assert (temp, departures) == pytest.approx(wanted, nan_ok=True)
 
-    report = served.replay("log-clean")
+    report = served.replay("serving_log")
     assert report.replayed_rows == result.requests
     features = _features(report)
     assert len(features) == 15
@@ -143,6 +169,9 @@ def test_clean_run_serves_the_point_in_time_values_and_replays_without_mismatch(
     assert {ref: mismatches for ref, (_, mismatches, _) in features.items()} == dict.fromkeys(
         features, 0
     )
+    # Served over the same two weeks, no feature drifts away from the training set.
+    assert served.breached() == set()
+    served.forget_served()
 
 
 def test_hourly_materialization_shows_as_online_older_than_offline(served: Served) -> None:
@@ -167,6 +196,7 @@ def test_hourly_materialization_shows_as_online_older_than_offline(served: Serve
 def test_temp_swapped_to_celsius_is_localized_to_that_feature_at_the_same_event_time(
     served: Served,
 ) -> None:
+    served.forget_served()
     original = served.weather.with_name("weather.original.parquet")
     shutil.copy2(served.weather, original)
     con = duckdb.connect()
@@ -176,7 +206,7 @@ def test_temp_swapped_to_celsius_is_localized_to_that_feature_at_the_same_event_
             f"FROM read_parquet({quote_literal(str(original))})) "
             f"TO {quote_literal(str(served.weather))} (FORMAT parquet)"
         )
-        result = served.simulate("serving_log", every=60)
+        result = served.simulate("serving_log", every=EVERY)
     finally:
         con.close()
         shutil.copy2(original, served.weather)
@@ -193,6 +223,8 @@ def test_temp_swapped_to_celsius_is_localized_to_that_feature_at_the_same_event_
         assert example.served_event_timestamp == example.offline_event_timestamp
         assert example.served_value == pytest.approx((example.offline_value - 32) * 5 / 9)
     assert {ref: m for ref, (_, m, _) in features.items()} == dict.fromkeys(features, 0)
+    # The distribution check flags the same feature, and no other.
+    assert served.breached() == {"weather_hourly:temp"}
 
     # The command prints the same report, in the JSON shape other tools read.
     cli = CliRunner().invoke(
@@ -207,7 +239,9 @@ def test_temp_swapped_to_celsius_is_localized_to_that_feature_at_the_same_event_
     assert {"feature", "compared", "mismatches", "examples"} <= set(printed["features"][0])
 
     # The monitor exports the same mismatch rate as the gauge the dashboard plots.
-    monitor = QualityMonitor(served.store, serving_log_dir(served.settings.data_dir))
+    monitor = QualityMonitor(
+        served.store, serving_log_dir(served.settings.data_dir), training_sets=(TRAINING_SET,)
+    )
     port = free_port()
     monitor.refresh()
     monitor.serve(port)
@@ -223,5 +257,11 @@ def test_temp_swapped_to_celsius_is_localized_to_that_feature_at_the_same_event_
             pytest.approx(f.mismatch_rate)
         )
         for f in report.features
+    } | {
+        f'featurestore_feature_skew{{feature="{f.feature}",metric="{f.metric}"}}': pytest.approx(
+            f.value
+        )
+        for f in training_set_skew(served.store, served.settings.data_dir, TRAINING_SET).features
+        if f.value is not None
     }
     assert "featurestore_validation_failures{" in scraped
