@@ -498,6 +498,19 @@ def demo(data_dir: DataDirOption = None) -> None:
                 window.status,
             )
         stdout.print(table)
+    history = summary.served_history
+    if history is not None and history.first_request and history.last_request:
+        replay = history.replay
+        compared = sum(feature.compared for feature in replay.features)
+        mismatches = sum(feature.mismatches for feature in replay.features)
+        stdout.print(
+            f"Served {history.requests:,} flights at their own 2013 times "
+            f"({history.first_request:%Y-%m-%d} … {history.last_request:%Y-%m-%d}) and replayed "
+            f"them through the point-in-time join: {mismatches:,} of {compared:,} values differ."
+        )
+        for feature in replay.mismatched:
+            causes = ", ".join(f"{cause} {n:,}" for cause, n in feature.causes.items())
+            say(f"  {feature.feature}: {feature.mismatches:,} ({causes})")
     if summary.started_services:
         stdout.print(f"Stopped embedded {', '.join(summary.started_services)}.")
     stdout.print(

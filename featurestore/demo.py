@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import redis
+from feast import FeatureStore
 
 from featurestore.apply import apply_repo
 from featurestore.ingest import ingest_flights
@@ -25,6 +26,7 @@ from featurestore.sql import quote_literal
 from featurestore.training import TrainingSetRequest, build_training_set
 
 if TYPE_CHECKING:
+    from featurestore.quality.replay import ReplayReport
     from streaming.demo_step import StreamingDemo
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,18 @@ BUNDLED_REPO = Path(__file__).resolve().parent.parent / "feature_repo"
 LABEL = "arrived_delayed_15"
 # Feast materializes rows whose event time falls in [start, end]; the data covers 2013.
 MATERIALIZE_START = datetime(2012, 12, 31, tzinfo=UTC)
+SERVED_ONE_IN = 2000
+"""The demo serves one flight in this many (by id) at its own 2013 time, then replays them."""
+
+
+@dataclass(frozen=True)
+class ServedHistory:
+    """The flights served at a simulated clock, and their row-level replay."""
+
+    requests: int
+    first_request: datetime | None
+    last_request: datetime | None
+    replay: ReplayReport
 
 
 @dataclass
@@ -57,6 +71,8 @@ class DemoSummary:
     started_services: list[str] = field(default_factory=list)
     streaming: StreamingDemo | None = None
     """The streaming step: departures replayed to Kafka, consumed, read back online."""
+    served_history: ServedHistory | None = None
+    """A sample of the flights served at their own times, replayed through the join."""
     seconds: float = 0.0
 
 
@@ -106,6 +122,7 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
             reporter=reporter,
         )
 
+        served = _serve_history(store, settings, f"{spine} AND flight_id % {SERVED_ONE_IN} = 0")
         client = redis.Redis.from_url(services.redis_url)
         materialize(store, client, MATERIALIZE_START, datetime.now(UTC), reporter=reporter)
         entity = _last_flight_entity(ingested.paths["flights"])
@@ -131,7 +148,35 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
         },
         started_services=services.started_names,
         streaming=streamed,
+        served_history=served,
         seconds=time.perf_counter() - began,
+    )
+
+
+def _serve_history(store: FeatureStore, settings: Settings, spine: str) -> ServedHistory:
+    """Serve the spine at its own times from a private Redis (the online store keeps today's
+    values), log every vector, and replay them through the point-in-time join. The log is the
+    demo's own (`demo/serving_log` in the data dir), replaced on a rerun so it reports the same;
+    `featurestore simulate-serving` writes the data dir's serving log."""
+    import shutil
+
+    from featurestore.quality.replay import replay_serving_log
+    from featurestore.quality.simulate import simulate_serving
+    from featurestore.services import EmbeddedRedis
+
+    log_dir = settings.data_dir / "demo" / "serving_log"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    with EmbeddedRedis() as server:
+        client = redis.Redis.from_url(server.url)
+        try:
+            result = simulate_serving(store, client, FEATURE_SERVICE, spine, log_dir=log_dir)
+        finally:
+            client.close()
+    return ServedHistory(
+        requests=result.requests,
+        first_request=result.first_request,
+        last_request=result.last_request,
+        replay=replay_serving_log(store, log_dir, examples=1),
     )
 
 
