@@ -93,24 +93,28 @@ def ks_statistics(
     over table `reference_sql` and of `values[key][1]` over `compared_sql`."""
     if not values:
         return {}
-    parts = []
-    for index, (left, right) in enumerate(values.values()):
-        parts.append(
-            f"SELECT {index} AS f, x AS v, 1 AS a, 0 AS b FROM (SELECT {left} AS x FROM r)"
-        )
-        parts.append(
-            f"SELECT {index} AS f, x AS v, 0 AS a, 1 AS b FROM (SELECT {right} AS x FROM s)"
-        )
-    long = " UNION ALL ".join(parts)
+    pairs = list(values.values())
+    left = ", ".join(f"histogram(({pair[0]})::DOUBLE) AS c{i}" for i, pair in enumerate(pairs))
+    right = ", ".join(f"histogram(({pair[1]})::DOUBLE) AS c{i}" for i, pair in enumerate(pairs))
+    # One scan per side: `histogram` counts each distinct value (ties become one entry, nulls
+    # are skipped); only the distinct values are then unnested, sorted and summed up.
+    long = " UNION ALL ".join(
+        f"SELECT {i} AS f, unnest(map_keys({side}.c{i})) AS v, "
+        f"unnest(map_values({side}.c{i})) AS n, {flag} AS side FROM {side}"
+        for i in range(len(pairs))
+        for side, flag in (("ra", 0), ("sb", 1))
+    )
     sql = f"""
-        WITH r AS (SELECT * FROM {reference_sql}), s AS (SELECT * FROM {compared_sql}),
+        WITH ra AS (SELECT {left} FROM {reference_sql}),
+        sb AS (SELECT {right} FROM {compared_sql}),
         counts AS (
-            SELECT f, v, sum(a) AS a, sum(b) AS b FROM ({long}) WHERE v IS NOT NULL GROUP BY f, v
+            SELECT f, v, sum(n) FILTER (WHERE side = 0) AS a, sum(n) FILTER (WHERE side = 1) AS b
+            FROM ({long}) GROUP BY f, v
         ),
         cdf AS (
             SELECT f,
-                sum(a) OVER w / sum(a) OVER (PARTITION BY f) AS fa,
-                sum(b) OVER w / sum(b) OVER (PARTITION BY f) AS fb,
+                sum(coalesce(a, 0)) OVER w / sum(a) OVER (PARTITION BY f) AS fa,
+                sum(coalesce(b, 0)) OVER w / sum(b) OVER (PARTITION BY f) AS fb,
                 sum(a) OVER (PARTITION BY f) AS na, sum(b) OVER (PARTITION BY f) AS nb
             FROM counts
             WINDOW w AS (PARTITION BY f ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)

@@ -8,7 +8,8 @@ JSON shape (stable; other tools read it):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from featurestore.quality.thresholds import Metric
@@ -40,6 +41,15 @@ class SkewFigure:
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """One feature's bins (labels) with the reference's and the served counts per bin."""
+
+    labels: tuple[str, ...]
+    reference: tuple[int, ...]
+    served: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class SkewReport:
     """Training-vs-serving skew of a training set's features."""
 
@@ -47,6 +57,8 @@ class SkewReport:
     feature_service: str | None
     served_rows: int
     features: tuple[SkewFigure, ...]
+    distributions: Mapping[str, Distribution] = field(default_factory=dict)
+    """Per feature ref, the binned counts the figures were computed on (not in the JSON)."""
 
     @property
     def breached(self) -> tuple[SkewFigure, ...]:

@@ -22,7 +22,7 @@ from feast import FeatureStore
 
 from featurestore.errors import ConflictError, ObjectNotFoundError
 from featurestore.quality.metrics import binned_distances, ks_statistics
-from featurestore.quality.report import SkewFigure, SkewReport
+from featurestore.quality.report import Distribution, SkewFigure, SkewReport
 from featurestore.quality.serving import serving_log_dir, serving_log_relation
 from featurestore.quality.stats import BinPlan, bin_plans
 from featurestore.quality.thresholds import Metric, thresholds_for
@@ -210,4 +210,10 @@ def compute_skew(
         feature_service=manifest.get("feature_service"),
         served_rows=served_rows,
         features=tuple(figures),
+        distributions={
+            plan.ref: Distribution(
+                tuple(plan.labels()), tuple(binned[plan.ref][0]), tuple(binned[plan.ref][1])
+            )
+            for plan in plans
+        },
     )

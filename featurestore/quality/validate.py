@@ -258,14 +258,17 @@ def _feature_checks(feature: FeatureRules) -> list[tuple[str, str | None, str, s
     if not rules.nullable:
         checks.append(("nulls", feature.name, f"{column} IS NULL", "declared not nullable"))
     numeric = feature.dtype in NUMERIC_TYPES
-    finite = column
+    # DuckDB orders NaN above every number: only finite values are compared with the range.
+    finite = ""
     if feature.dtype in FLOAT_TYPES:
-        checks.append(("nan_inf", feature.name, f"NOT isfinite({column}::DOUBLE)", ""))
-        finite = f"CASE WHEN isfinite({column}::DOUBLE) THEN {column}::DOUBLE END"
+        checks.append(("nan_inf", feature.name, f"NOT isfinite({column})", ""))
+        finite = f" AND isfinite({column})"
     if numeric and rules.min is not None:
-        checks.append(("below_min", feature.name, f"{finite} < {rules.min!r}", f"< {rules.min:g}"))
+        below = f"{column} < {rules.min!r}{finite}"
+        checks.append(("below_min", feature.name, below, f"< {rules.min:g}"))
     if numeric and rules.max is not None:
-        checks.append(("above_max", feature.name, f"{finite} > {rules.max!r}", f"> {rules.max:g}"))
+        above = f"{column} > {rules.max!r}{finite}"
+        checks.append(("above_max", feature.name, above, f"> {rules.max:g}"))
     if rules.allowed is not None:
         listed = ", ".join(quote_literal(value) for value in rules.allowed)
         checks.append(
@@ -280,14 +283,26 @@ def _feature_checks(feature: FeatureRules) -> list[tuple[str, str | None, str, s
 
 
 def _duplicates(con: duckdb.DuckDBPyConnection, spec: ValidationSpec) -> int:
-    """Rows beyond the first of each (keys, event, created) group."""
+    """Rows beyond the first of each (keys, event, created) group.
+
+    Grouping by one 64-bit hash of the columns is about twice as fast as grouping by the
+    columns; only rows whose hash repeats are then grouped by the columns themselves, so a
+    hash collision never counts as a duplicate."""
     columns = [*spec.join_keys, spec.timestamp_field]
     if spec.created_timestamp_field:
         columns.append(spec.created_timestamp_field)
     group = ", ".join(quote_ident(name) for name in dict.fromkeys(columns))
     row = con.execute(
-        f"SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM {spec.location.sql} "
-        f"GROUP BY {group} HAVING count(*) > 1)"
+        f"""
+        WITH repeated AS (
+            SELECT hash({group}) AS h FROM {spec.location.sql} GROUP BY h HAVING count(*) > 1
+        )
+        SELECT coalesce(sum(n - 1), 0) FROM (
+            SELECT count(*) AS n FROM {spec.location.sql}
+            WHERE hash({group}) IN (SELECT h FROM repeated)
+            GROUP BY {group} HAVING count(*) > 1
+        )
+        """
     ).fetchall()[0]
     return int(row[0]) if row else 0
 
