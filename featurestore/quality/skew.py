@@ -143,17 +143,21 @@ def compute_skew(
             f"CREATE OR REPLACE TEMP VIEW {served_view} AS SELECT "
             f"{served_columns_sql(plans, list(served.columns))} FROM __featurestore_served_raw"
         )
+    # Each served value is cleaned once (`value_sql`), then binned and checked from that column.
+    cleaned = ", ".join(
+        f"{plan.value_sql(quote_ident(plan.column))} AS c{i}" for i, plan in enumerate(plans)
+    )
     selects = ["count(*)"]
-    for plan in plans:
-        column = quote_ident(plan.column)
-        outside = plan.out_of_range_sql(column)
+    for index, plan in enumerate(plans):
+        outside = plan.out_of_range_sql(f"c{index}", cleaned=True)
         selects += [
-            f"count(*) FILTER (WHERE ({plan.value_sql(column)}) IS NULL)",
-            f"histogram({plan.bucket_sql(column)})",
+            f"count(*) - count(c{index})",
+            f"histogram({plan.bucket_of_value_sql(f'c{index}')})",
             f"count(*) FILTER (WHERE {outside})" if outside else "NULL",
         ]
-    row = con.execute(f"SELECT {', '.join(selects)} FROM {served_view}").fetchall()[0]
-    assert row is not None
+    row = con.execute(
+        f"SELECT {', '.join(selects)} FROM (SELECT {cleaned or '1 AS one'} FROM {served_view})"
+    ).fetchall()[0]
     served_rows = int(row[0])
     binned = {}
     nulls, outside_counts = {}, {}

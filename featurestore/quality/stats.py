@@ -66,13 +66,17 @@ class BinPlan:
     def value_sql(self, column_sql: str) -> str:
         """The value as the bins see it: finite DOUBLE or VARCHAR; NULL for null/NaN/inf."""
         if self.kind == "numeric":
-            number = f"TRY_CAST({column_sql} AS DOUBLE)"
+            number = f"CAST({column_sql} AS DOUBLE)"
             return f"CASE WHEN isfinite({number}) THEN {number} END"
         return f"CAST({column_sql} AS VARCHAR)"
 
     def bucket_sql(self, column_sql: str) -> str:
         """The 0-based bin of a value (NULL for null, NaN or infinite values)."""
-        value = self.value_sql(column_sql)
+        return self.bucket_of_value_sql(self.value_sql(column_sql))
+
+    def bucket_of_value_sql(self, value: str) -> str:
+        """The 0-based bin of an expression already cleaned by `value_sql` (NULL stays NULL):
+        cheaper when the value is projected once and binned from that column."""
         if self.kind == "numeric":
             if not self.edges:
                 return f"CASE WHEN {value} IS NOT NULL THEN 0 END"
@@ -87,9 +91,10 @@ class BinPlan:
         other = len(self.categories)
         return f"CASE {value} {cases} ELSE CASE WHEN {value} IS NOT NULL THEN {other} END END"
 
-    def out_of_range_sql(self, column_sql: str) -> str | None:
-        """True for a non-null value outside the declared range or allowed values."""
-        value = self.value_sql(column_sql)
+    def out_of_range_sql(self, column_sql: str, *, cleaned: bool = False) -> str | None:
+        """True for a non-null value outside the declared range or allowed values
+        (`cleaned`: the column already holds `value_sql` of the values)."""
+        value = column_sql if cleaned else self.value_sql(column_sql)
         if self.kind == "numeric":
             parts = []
             if self.min is not None:
