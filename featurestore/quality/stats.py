@@ -254,7 +254,9 @@ def split_statistics(
                 {
                     "min": low,
                     "max": high,
-                    "mean": mean,
+                    # Parallel sums differ in the last bits between runs; rounding keeps
+                    # the manifest byte-identical when a set is rebuilt.
+                    "mean": None if mean is None else float(f"{mean:.12g}"),
                     "quantiles": dict(
                         zip((f"{q:g}" for q in QUANTILES), quantiles or [None] * 7, strict=True)
                     ),
