@@ -14,22 +14,19 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from feast import FeatureService, FeatureStore
+from feast import FeatureStore
 
 from featurestore.errors import FeatureStoreError, RetrievalError
-from featurestore.hints import example_refs
 from featurestore.metadata import parse_semantics
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
 from featurestore.offline.engine import OfflineEngine
-from featurestore.offline.feast_sources import view_sources
 from featurestore.offline.knowledge import knowledge_time_report
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.source import SourceLocation
-from featurestore.policy import feature_refs_of
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.quality.gate import require_valid
 from featurestore.quality.stats import FeatureColumn, reference_statistics
-from featurestore.repo import policy_for_store
+from featurestore.registry import Registry
 from featurestore.sql import quote_ident, quote_literal
 from featurestore.training import manifest as mf
 from featurestore.training.splits import SPLIT_NAMES, SplitSpec, assign_splits
@@ -97,11 +94,13 @@ def build_training_set(
         )
     task = f"training set {request.name}"
     reporter.start(task, total=5)
-    selection, refs = resolve_features(store, request.features)
-    policy = policy_for_store(store)
-    service_name = selection.name if isinstance(selection, FeatureService) else None
-    policy.check(request.purpose, refs, service_name).raise_if_denied()
-    sources = view_sources(store, selection)
+    registry = Registry(store)
+    resolved = registry.resolve(request.features)
+    refs = list(resolved.refs)
+    policy = registry.policy()
+    policy.check(request.purpose, refs, resolved.service_name).raise_if_denied()
+    sources = [view.view_source() for view in resolved.views]
+    definitions = {view.name: view.feast_view for view in resolved.views}
     invalid = require_valid(
         store, [source.name for source in sources], allow_invalid=request.allow_invalid
     )
@@ -140,9 +139,7 @@ def build_training_set(
         "event_timestamp_column": request.event_timestamp_column,
         "views": {
             source.name: {
-                "definition_sha256": mf.view_definition_sha256(
-                    store.registry.get_any_feature_view(source.name, store.project)  # type: ignore[arg-type]
-                ),
+                "definition_sha256": mf.view_definition_sha256(definitions[source.name]),
                 "source": source.table,
                 "source_files": _fingerprints(source.location),
                 "ttl_seconds": source.ttl.total_seconds() if source.ttl else None,
@@ -217,22 +214,6 @@ def _reference_statistics(
         features.append(FeatureColumn(ref, column, str(field_.dtype), parse_semantics(field_.tags)))
     with duckdb.connect() as con:
         return reference_statistics(con, paths, features)
-
-
-def resolve_features(
-    store: FeatureStore, features: str | Sequence[str]
-) -> tuple[FeatureService | Sequence[str], list[str]]:
-    """The registered service named `features` (or the refs as given), and its feature refs."""
-    if isinstance(features, str):
-        try:
-            service = store.get_feature_service(features)
-        except Exception as exc:
-            raise RetrievalError(
-                f"Feature service `{features}` is not registered; run `featurestore apply` or "
-                f"pass feature refs such as `{example_refs(store, 1)}`."
-            ) from exc
-        return service, feature_refs_of(service)
-    return features, list(features)
 
 
 def _deduplicated_spine(

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from featurestore.apply import apply_repo
 from featurestore.cli import app
-from featurestore.demo import FEATURE_SERVICE, LABEL, flights_spine_sql
+from featurestore.examples.flights.demo import FEATURE_SERVICE, LABEL, flights_spine_sql
 from featurestore.offline.retrieval import historical_features
 from featurestore.quality.monitor import QualityMonitor
 from featurestore.quality.replay import ReplayReport, replay_serving_log

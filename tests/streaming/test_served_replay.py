@@ -12,11 +12,11 @@ import pytest
 import redis
 
 from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
-from featurestore.demo import FEATURE_SERVICE
+from featurestore.examples.flights.demo import FEATURE_SERVICE
+from featurestore.examples.flights.events import replay_flights
 from featurestore.online.client import OnlineClient
 from featurestore.online.serving_log import ServingLog
 from featurestore.quality.replay import replay_serving_log
-from featurestore.replay import replay_flights
 from featurestore.repo import open_store
 
 if TYPE_CHECKING:
