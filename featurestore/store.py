@@ -22,12 +22,12 @@ from featurestore.settings import Settings, load_settings
 if TYPE_CHECKING:
     import feast
     import pandas as pd
-    import redis
 
     from featurestore.catalog.lineage import Direction, Lineage
     from featurestore.catalog.search import SearchResult
     from featurestore.catalog.service import CatalogService
     from featurestore.online.client import EntityRows, FeatureSelection, OnlineFeatures
+    from featurestore.online.connection import RedisClient
     from featurestore.online.materialize import ViewMaterialized
     from featurestore.policy import Decision
     from featurestore.training import SplitSpec, TrainingSetResult
@@ -69,7 +69,7 @@ class FeatureStore:
         )
         read_repo_yaml(self.settings.repo_path)
         self._feast: feast.FeatureStore | None = None
-        self._redis: redis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._catalog: CatalogAccess | None = None
 
     def __repr__(self) -> str:
@@ -90,12 +90,12 @@ class FeatureStore:
         return self._feast
 
     @property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> RedisClient:
         """The client of the configured Redis; refused when none is configured."""
         if self._redis is None:
-            import redis as redis_module
+            from featurestore.online.connection import connect
 
-            self._redis = redis_module.Redis.from_url(self._redis_url())
+            self._redis = connect(self._redis_url())
         return self._redis
 
     def _redis_url(self) -> str:
@@ -140,14 +140,13 @@ class FeatureStore:
         `purpose` must be allowed by the rights of every feature, as for training sets."""
         from featurestore.offline.arrow_io import utc_microseconds
         from featurestore.offline.engine import connect
-        from featurestore.offline.feast_sources import view_sources
         from featurestore.offline.pit import point_in_time_join
-        from featurestore.repo import policy_for_store
-        from featurestore.training.builder import resolve_features
+        from featurestore.registry import Registry
 
         store = self.feast
-        selection, refs = resolve_features(store, features)
-        policy_for_store(store).check(purpose, refs).raise_if_denied()
+        registry = Registry(store)
+        resolved = registry.resolve(features)
+        registry.policy().check(purpose, resolved.refs, resolved.service_name).raise_if_denied()
         spine: pa.Table | str
         if isinstance(entity_df, pa.Table):
             spine = utc_microseconds(entity_df)
@@ -161,7 +160,7 @@ class FeatureStore:
             table = point_in_time_join(
                 con,
                 spine,
-                view_sources(store, selection),
+                [view.view_source() for view in resolved.views],
                 event_timestamp_column=event_timestamp_column,
                 as_known_at=as_known_at,
             ).table
