@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import redis
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -31,6 +30,7 @@ from featurestore.errors import (
     ObjectNotFoundError,
 )
 from featurestore.examples import EXAMPLES
+from featurestore.online.connection import connect
 from featurestore.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -265,7 +265,7 @@ def materialize(
         )
     with RichReporter() as reporter:
         store = open_store(settings, settings.redis_url)
-        client = redis.Redis.from_url(settings.redis_url)
+        client = connect(settings.redis_url)
         if begin is None:
             done = materialize_incremental(
                 store,

@@ -72,8 +72,7 @@ def simulate_serving(
     """Replay a spine as live traffic at its own times; every served vector goes to the log.
 
     The online store is a private, embedded Redis: history never reaches the live one."""
-    import redis
-
+    from featurestore.online.connection import connect
     from featurestore.quality.serving import serving_log_dir
     from featurestore.quality.simulate import simulate_serving as run
     from featurestore.repo import open_store
@@ -84,7 +83,7 @@ def simulate_serving(
     target = log_dir or serving_log_dir(settings.data_dir)
     with EmbeddedRedis() as server, RichReporter() as reporter:
         store = open_store(settings, server.url)
-        client = redis.Redis.from_url(server.url)
+        client = connect(server.url)
         try:
             result = run(
                 store,
@@ -196,9 +195,9 @@ def monitor(
     """Refresh validation, skew and freshness figures and export them as Prometheus gauges."""
     import time
 
-    import redis
     from prometheus_client import generate_latest
 
+    from featurestore.online.connection import connect
     from featurestore.quality.monitor import QualityMonitor
     from featurestore.quality.serving import serving_log_dir
     from featurestore.repo import open_store
@@ -206,7 +205,7 @@ def monitor(
     every = parse_duration(interval, "--interval")
     settings = _quiet_settings(once, data_dir, repo)
     store = open_store(settings, settings.redis_url or _OFFLINE_ONLY_REDIS)
-    client = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+    client = connect(settings.redis_url) if settings.redis_url else None
     quality = QualityMonitor(
         store,
         serving_log_dir(settings.data_dir),

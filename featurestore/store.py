@@ -22,12 +22,12 @@ from featurestore.settings import Settings, load_settings
 if TYPE_CHECKING:
     import feast
     import pandas as pd
-    import redis
 
     from featurestore.catalog.lineage import Direction, Lineage
     from featurestore.catalog.search import SearchResult
     from featurestore.catalog.service import CatalogService
     from featurestore.online.client import EntityRows, FeatureSelection, OnlineFeatures
+    from featurestore.online.connection import RedisClient
     from featurestore.online.materialize import ViewMaterialized
     from featurestore.policy import Decision
     from featurestore.training import SplitSpec, TrainingSetResult
@@ -69,7 +69,7 @@ class FeatureStore:
         )
         read_repo_yaml(self.settings.repo_path)
         self._feast: feast.FeatureStore | None = None
-        self._redis: redis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._catalog: CatalogAccess | None = None
 
     def __repr__(self) -> str:
@@ -90,12 +90,12 @@ class FeatureStore:
         return self._feast
 
     @property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> RedisClient:
         """The client of the configured Redis; refused when none is configured."""
         if self._redis is None:
-            import redis as redis_module
+            from featurestore.online.connection import connect
 
-            self._redis = redis_module.Redis.from_url(self._redis_url())
+            self._redis = connect(self._redis_url())
         return self._redis
 
     def _redis_url(self) -> str:

@@ -13,10 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import pyarrow as pa
-import redis
 from feast import FeatureStore
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from featurestore.catalog.coverage import CoverageSpec, ViewStats
 from featurestore.catalog.coverage_cache import CoverageCache
@@ -44,6 +41,7 @@ from featurestore.catalog.registration import MetadataUpdate, MetadataWriter, Up
 from featurestore.catalog.search import SearchFilters, SearchIndex, SearchResult
 from featurestore.catalog.snapshot import build_catalog
 from featurestore.errors import FeatureStoreError, ObjectNotFoundError, RegistryMissingError
+from featurestore.online.connection import connect
 from featurestore.policy import Decision, EffectiveRights, Policy
 from featurestore.repo import open_store, policy_for_store
 from featurestore.settings import Settings
@@ -76,9 +74,7 @@ class CatalogService:
         self._consumers_key: object = None
         self._snapshot: Snapshot | None = None
         # Freshness is a side panel: one quick retry, not redis-py's default backoff (~10 s).
-        self._redis = redis.Redis.from_url(
-            redis_url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
-        )
+        self._redis = connect(redis_url)
         self.coverage_cache = CoverageCache(settings.data_dir / "catalog" / "coverage")
 
     @property

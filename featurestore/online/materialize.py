@@ -13,12 +13,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
 from feast import FeatureStore, FeatureView
 
 from featurestore.errors import TerminalError
 from featurestore.offline.engine import OfflineEngine
 from featurestore.offline.source import ViewSource
+from featurestore.online.connection import RedisClient
 from featurestore.online.writer import OnlineWriter
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.registry import Registry, resolve_view
@@ -49,7 +49,7 @@ class ViewMaterialized:
 
 def materialize(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     start: datetime,
     end: datetime,
     *,
@@ -77,7 +77,7 @@ def materialize(
 
 def materialize_incremental(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     end: datetime,
     *,
     views: Sequence[str] | None = None,
@@ -145,7 +145,7 @@ def views_to_materialize(store: FeatureStore, names: Sequence[str] | None) -> li
 
 def _materialize_view(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     view: FeatureView,
     start: datetime,
     end: datetime,

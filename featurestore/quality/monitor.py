@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import redis
 from feast import FeatureStore
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from featurestore.errors import FeatureStoreError, ServiceError
+from featurestore.online.connection import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class QualityMonitor:
     store: FeatureStore
     log_dir: Path
     """The serving log, `<data dir>/serving_log` (training sets are read beside it)."""
-    redis_client: redis.Redis | None = None
+    redis_client: RedisClient | None = None
     replay_rows: int = 10_000
     """How many of the most recently served vectors each refresh replays."""
     training_sets: Sequence[str] = ()

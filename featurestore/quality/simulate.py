@@ -31,7 +31,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import redis
 from feast import FeatureStore, FeatureView, StreamFeatureView
 
 from featurestore.errors import RetrievalError
@@ -41,6 +40,7 @@ from featurestore.offline.session import arrow_query
 from featurestore.offline.source import ViewSource, check_source
 from featurestore.offline.table_queries import latest_rows_sql
 from featurestore.online.client import OnlineClient, Status
+from featurestore.online.connection import RedisClient
 from featurestore.online.materialize import latest_source, views_to_materialize
 from featurestore.online.serving_log import ServingLog
 from featurestore.online.writer import OnlineWriter
@@ -87,7 +87,7 @@ def request_ticks(times: Sequence[datetime], step: timedelta | None) -> list[dat
 
 def simulate_serving(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     feature_service: str,
     spine: str | Path | pa.Table,
     *,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from feast import FeatureStore
+from feast import FeatureStore, FeatureView
 
 from featurestore.errors import FeatureStoreError, RetrievalError
 from featurestore.metadata import parse_semantics
@@ -127,7 +127,7 @@ def build_training_set(
 
     report = knowledge_time_report(joined, sources)
     feature_names = [name for name in joined.table.column_names if name not in spine.column_names]
-    statistics = _reference_statistics(store, refs, feature_names, paths)
+    statistics = _reference_statistics(definitions, refs, feature_names, paths)
     manifest = {
         "format": mf.MANIFEST_FORMAT,
         "name": request.name,
@@ -197,7 +197,10 @@ def build_training_set(
 
 
 def _reference_statistics(
-    store: FeatureStore, refs: Sequence[str], columns: Sequence[str], paths: dict[str, Path]
+    definitions: Mapping[str, FeatureView],
+    refs: Sequence[str],
+    columns: Sequence[str],
+    paths: dict[str, Path],
 ) -> dict[str, Any]:
     """Per-split statistics of each feature, binned on the train split (`quality.stats`)."""
     features = []
@@ -206,7 +209,9 @@ def _reference_statistics(
         column = next((c for c in (f"{view_name}__{name}", name) if c in columns), None)
         if column is None:
             continue
-        view = store.registry.get_any_feature_view(view_name, store.project)
+        view = definitions.get(view_name)
+        if view is None:
+            continue
         field_of = {field.name: field for field in view.features}
         if name not in field_of:
             continue

@@ -17,7 +17,6 @@ from urllib.parse import urlparse, urlunparse
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-import redis
 from feast import FeatureStore
 from typer.testing import CliRunner
 
@@ -25,6 +24,7 @@ from featurestore.apply import apply_repo
 from featurestore.cli import app
 from featurestore.examples.flights.demo import FEATURE_SERVICE, LABEL, flights_spine_sql
 from featurestore.offline.retrieval import historical_features
+from featurestore.online.connection import connect
 from featurestore.quality.monitor import QualityMonitor
 from featurestore.quality.replay import ReplayReport, replay_serving_log
 from featurestore.quality.serving import serving_log_dir
@@ -66,7 +66,7 @@ class Served:
 
     def simulate(self, log: str, every: int, step: timedelta | None = None) -> SimulationResult:
         url = urlunparse(urlparse(self.redis_url)._replace(path=f"/{next(_databases)}"))
-        client = redis.Redis.from_url(url)
+        client = connect(url)
         client.flushdb()
         try:
             return simulate_serving(

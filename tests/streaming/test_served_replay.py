@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import redis
 
 from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
 from featurestore.examples.flights.demo import FEATURE_SERVICE
 from featurestore.examples.flights.events import replay_flights
 from featurestore.online.client import OnlineClient
+from featurestore.online.connection import connect
 from featurestore.online.serving_log import ServingLog
 from featurestore.quality.replay import replay_serving_log
 from featurestore.repo import open_store
@@ -38,7 +38,7 @@ def test_a_stream_ahead_of_the_request_replays_as_online_newer(
     stream_env.consume()
     assert published.last_event is not None
     store = open_store(stream_env.settings, stream_env.redis_url)
-    client = redis.Redis.from_url(stream_env.redis_url)
+    client = connect(stream_env.redis_url)
     # Served half an hour before the stream's last departure, from the store as it is now.
     moment = published.last_event - timedelta(minutes=30)
     entities = [

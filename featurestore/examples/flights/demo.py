@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import redis
 from feast import FeatureStore
 from rich.console import RenderableType
 from rich.markup import escape
@@ -20,6 +19,7 @@ from rich.table import Table
 from featurestore.apply import apply_repo
 from featurestore.examples.flights.ingest import ingest_flights
 from featurestore.online.client import OnlineClient
+from featurestore.online.connection import connect
 from featurestore.online.materialize import materialize
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.repo import open_store
@@ -126,7 +126,7 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
         )
 
         served = _serve_history(store, settings, f"{spine} AND flight_id % {SERVED_ONE_IN} = 0")
-        client = redis.Redis.from_url(services.redis_url)
+        client = connect(services.redis_url)
         materialize(store, client, MATERIALIZE_START, datetime.now(UTC), reporter=reporter)
         entity = _last_flight_entity(ingested.paths["flights"])
         online = OnlineClient(store, client, purpose="serving").get(service, [entity])
@@ -170,7 +170,7 @@ def _serve_history(store: FeatureStore, settings: Settings, spine: str) -> Serve
     log_dir = settings.data_dir / "demo" / "serving_log"
     shutil.rmtree(log_dir, ignore_errors=True)
     with EmbeddedRedis() as server:
-        client = redis.Redis.from_url(server.url)
+        client = connect(server.url)
         try:
             result = simulate_serving(store, client, FEATURE_SERVICE, spine, log_dir=log_dir)
         finally:
