@@ -242,6 +242,9 @@ def materialize(
     views: Annotated[
         list[str] | None, typer.Option("--view", help="Only this feature view (repeatable).")
     ] = None,
+    allow_invalid: Annotated[
+        bool, typer.Option("--allow-invalid", help="Use views that fail validation (warn).")
+    ] = False,
     data_dir: DataDirOption = None,
     repo: RepoOption = None,
 ) -> None:
@@ -264,9 +267,26 @@ def materialize(
         store = open_store(settings, settings.redis_url)
         client = connect(settings.redis_url)
         if begin is None:
-            done = materialize_incremental(store, client, until, views=views, reporter=reporter)
+            done = materialize_incremental(
+                store,
+                client,
+                until,
+                views=views,
+                reporter=reporter,
+                allow_invalid=allow_invalid,
+                on_warning=warn,
+            )
         else:
-            done = run(store, client, begin, until, views=views, reporter=reporter)
+            done = run(
+                store,
+                client,
+                begin,
+                until,
+                views=views,
+                reporter=reporter,
+                allow_invalid=allow_invalid,
+                on_warning=warn,
+            )
         client.close()
     table = Table(title=f"Materialized project {escape(store.project)}", title_justify="left")
     for column in ("feature view", "from", "to", "keys", "written", "kept newer", "seconds"):
@@ -334,6 +354,9 @@ def training_set(
         bool,
         typer.Option("--as-known-at/--no-as-known-at", help="Hide rows created after t."),
     ] = True,
+    allow_invalid: Annotated[
+        bool, typer.Option("--allow-invalid", help="Use views that fail validation (warn).")
+    ] = False,
     data_dir: DataDirOption = None,
     repo: RepoOption = None,
 ) -> None:
@@ -353,6 +376,7 @@ def training_set(
         group_key=group_key,
         purpose=purpose,
         as_known_at=as_known_at,
+        allow_invalid=allow_invalid,
     )
     with Services.from_settings(settings, need_redis=True) as services, RichReporter() as reporter:
         store = open_store(settings, services.redis_url)
@@ -618,3 +642,7 @@ def main() -> None:
         sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+from featurestore import cli_quality as _quality_commands  # noqa: E402, F401  (registers them)
+from featurestore import cli_serving as _serving_commands  # noqa: E402, F401  (registers them)

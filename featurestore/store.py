@@ -182,9 +182,11 @@ class FeatureStore:
         group_key: str | None = None,
         purpose: str = "training",
         as_known_at: bool = True,
+        allow_invalid: bool = False,
     ) -> TrainingSetResult:
         """Train/validation/test Parquet splits and a manifest under `<data dir>/training/name`,
-        as `featurestore training-set` writes them."""
+        as `featurestore training-set` writes them. Views whose sources fail validation are
+        refused unless `allow_invalid`."""
         from featurestore.training import SplitSpec, TrainingSetRequest, build_training_set
 
         request = TrainingSetRequest(
@@ -197,6 +199,7 @@ class FeatureStore:
             group_key=group_key,
             purpose=purpose,
             as_known_at=as_known_at,
+            allow_invalid=allow_invalid,
         )
         return build_training_set(
             self.feast,
@@ -222,16 +225,22 @@ class FeatureStore:
         end: datetime | None = None,
         *,
         views: Sequence[str] | None = None,
+        allow_invalid: bool = False,
     ) -> list[ViewMaterialized]:
         """Latest value per entity with event time in [start, end] into Redis; without `start`,
-        each view continues from its last recorded run. Refused without a configured Redis."""
+        each view continues from its last recorded run. Refused without a configured Redis, and
+        for views whose sources fail validation unless `allow_invalid`."""
         from featurestore.online.materialize import materialize, materialize_incremental
 
         self._redis_url()
         until = end or datetime.now(UTC)
         if start is None:
-            return materialize_incremental(self.feast, self.redis, until, views=views)
-        return materialize(self.feast, self.redis, start, until, views=views)
+            return materialize_incremental(
+                self.feast, self.redis, until, views=views, allow_invalid=allow_invalid
+            )
+        return materialize(
+            self.feast, self.redis, start, until, views=views, allow_invalid=allow_invalid
+        )
 
     # Catalog -----------------------------------------------------------------------------------
 

