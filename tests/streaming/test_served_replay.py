@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
 from featurestore.examples.flights.demo import FEATURE_SERVICE
 from featurestore.examples.flights.events import replay_flights
 from featurestore.online.client import OnlineClient
@@ -56,14 +55,12 @@ def test_a_stream_ahead_of_the_request_replays_as_online_newer(
 
     assert report.replayed_rows == len(ORIGINS)
     stream = {
-        f.feature: f
-        for f in report.features
-        if f.feature.startswith(f"{ORIGIN_DEPARTURES_60M.view}:")
+        f.feature: f for f in report.features if f.feature.startswith(f"{stream_env.spec.view}:")
     }
     assert set(stream) == {
-        f"{ORIGIN_DEPARTURES_60M.view}:{name}" for name in ORIGIN_DEPARTURES_60M.feature_names
+        f"{stream_env.spec.view}:{name}" for name in stream_env.spec.feature_names
     }
-    departures = stream[f"{ORIGIN_DEPARTURES_60M.view}:departures_60m"]
+    departures = stream[f"{stream_env.spec.view}:departures_60m"]
     assert departures.mismatches > 0
     for feature in stream.values():
         assert feature.causes == {"online_newer": feature.mismatches}
