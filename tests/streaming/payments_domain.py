@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse, urlunparse
 
 from featurestore.aggregations import WindowSpec
 from featurestore.kafka import ensure_topics, make_producer
@@ -45,6 +46,10 @@ class Payment:
     def to_json(self) -> bytes:
         stamp = datetime.fromtimestamp(self.at_us / 1_000_000, UTC).isoformat()
         return json.dumps({**self.fields(), "event_timestamp": stamp}).encode()
+
+
+def redis_database_url(url: str, database: int) -> str:
+    return urlunparse(urlparse(url)._replace(path=f"/{database}"))
 
 
 def copy_repo(target: Path) -> Path:

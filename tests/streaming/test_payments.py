@@ -20,7 +20,6 @@ import duckdb
 import pyarrow as pa
 import pytest
 import redis
-from conftest import redis_database_url
 from payments_domain import (
     Oracle,
     Payment,
@@ -28,6 +27,7 @@ from payments_domain import (
     copy_repo,
     make_payments,
     publish,
+    redis_database_url,
     topic_order,
 )
 
