@@ -2,7 +2,10 @@
 
 Most sources have one row per key and event time, and many are never created after their
 event time; knowing that, the join needs neither a tie-breaking pass nor the knowledge-time
-pass. One scan answers both; the answer is kept until a file's size or mtime changes.
+pass. Where some (key, event time) pairs do hold several rows (restatements), the profile keeps
+those pairs: the join then orders rows by event time alone, as a plain ASOF join does, and
+resolves only the spine rows whose pick fell on such a pair. The answer is kept until a file's
+size or mtime changes.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from featurestore.errors import RetrievalError
 from featurestore.offline.session import duckdb_advice
@@ -24,7 +29,14 @@ from featurestore.sql import quote_ident
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "FEATURESTORE_CACHE_DIR"
-_FORMAT = 3
+_FORMAT = 4
+TIED_PAIRS_MAX_SHARE = 0.25
+"""Above this share of rows in tied (key, event time) pairs, the join breaks ties in its sort
+(an ordering on (event, created) packed in one number) instead of resolving them afterwards."""
+TIED_PAIRS_MIN = 100_000
+"""Tied pairs are kept up to this many whatever the share (a small source's index is cheap)."""
+TIE_KEY = "__fs_tk"
+"""Prefix of the join key columns of `SourceProfile.tied_pairs` (then `__fs_event`)."""
 BACKFILL_LAG_TO_GAP = 0.25
 """A source whose median lag from event to created time exceeds this share of the mean gap
 between a key's events counts as backfilled: the rule then changes most answers."""
@@ -44,6 +56,9 @@ class SourceProfile:
     """Mean time between two events of one key: the event time span over rows per key."""
     rows_per_key: float = 1.0
     """Rows per distinct key (approximate)."""
+    tied_pairs: pa.Table | None = field(default=None, compare=False, repr=False)
+    """The (key, event time) pairs holding several rows, columns `__fs_tk0..` (join keys in
+    order) and `__fs_event` (UTC); None when there are too many (or no created time)."""
 
     @property
     def backfilled(self) -> bool:
@@ -67,7 +82,6 @@ def profile_source(
         if cached is not None:
             _memory[fingerprint] = cached
             return cached
-    group = ", ".join([*(quote_ident(k) for k in keys), event_sql])
     late = f"coalesce(bool_or({created_sql} > {event_sql}), false)" if created_sql else "false"
     lag = (
         f"approx_quantile(epoch_us({created_sql}) - epoch_us({event_sql}), 0.5)"
@@ -79,30 +93,51 @@ def profile_source(
     )
     span = f"epoch_us(max({event_sql})) - epoch_us(min({event_sql}))"
     present = f"WHERE {event_sql} IS NOT NULL"
-    # GROUP BY rather than count(DISTINCT …): DuckDB's grouped aggregate spills to disk under a
-    # memory limit, where the distinct count failed with an out-of-memory error.
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {table} {present} GROUP BY {group} HAVING count(*) > 1), "
-        f"* FROM (SELECT {late}, coalesce({lag}, 0)::DOUBLE, count(*), {distinct_keys}, "
-        f"coalesce({span}, 0)::DOUBLE FROM {table} {present})"
+    summary = (
+        f"SELECT {late}, coalesce({lag}, 0)::DOUBLE, count(*), {distinct_keys}, "
+        f"coalesce({span}, 0)::DOUBLE FROM {table} {present}"
     )
     try:
-        rows = con.sql(sql).fetchall()
+        late_created, median_lag, count, key_count, event_span = con.sql(summary).fetchall()[0]
+        ties = _tied_pairs(con, table, keys, event_sql, limit=tied_pairs_limit(int(count)))
     except duckdb.Error as exc:
         advice = duckdb_advice(exc)
         raise RetrievalError(f"Cannot profile the feature source `{table}`: {advice}") from exc
-    ties, late_created, median_lag, count, key_count, event_span = rows[0]
     profile = SourceProfile(
-        event_ties=bool(ties),
+        event_ties=ties is None or ties.num_rows > 0,
         late_created=bool(late_created),
         median_lag_us=float(median_lag),
         mean_gap_us=float(event_span) * max(int(key_count), 1) / max(int(count), 1),
         rows_per_key=max(int(count), 1) / max(int(key_count), 1),
+        tied_pairs=ties,
     )
     if fingerprint is not None:
         _memory[fingerprint] = profile
         _write_disk(fingerprint, profile)
     return profile
+
+
+def tied_pairs_limit(rows: int) -> int:
+    """How many tied (key, event time) pairs a source of `rows` rows may keep."""
+    return max(int(rows * TIED_PAIRS_MAX_SHARE), TIED_PAIRS_MIN)
+
+
+def _tied_pairs(
+    con: duckdb.DuckDBPyConnection, table: str, keys: tuple[str, ...], event_sql: str, limit: int
+) -> pa.Table | None:
+    """The (key, event time) pairs holding more than one row, or None if there are more than
+    `limit` (then the join breaks ties in its sort)."""
+    columns = [f"{quote_ident(key)} AS {TIE_KEY}{j}" for j, key in enumerate(keys)]
+    columns.append(f"{event_sql} AS __fs_event")
+    group = ", ".join(str(j + 1) for j in range(len(columns)))
+    # GROUP BY rather than count(DISTINCT …): DuckDB's grouped aggregate spills to disk under a
+    # memory limit, where the distinct count failed with an out-of-memory error.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {event_sql} IS NOT NULL "
+        f"GROUP BY {group} HAVING count(*) > 1 LIMIT {limit + 1}"
+    )
+    pairs = con.sql(sql).to_arrow_table()
+    return None if pairs.num_rows > limit else pairs
 
 
 def _fingerprint(
@@ -128,8 +163,11 @@ def _cache_dir() -> Path:
 def _read_disk(fingerprint: str) -> SourceProfile | None:
     path = _cache_dir() / f"{fingerprint}.json"
     try:
-        return SourceProfile(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
+        fields = json.loads(path.read_text())
+        if fields.pop("has_tied_pairs"):
+            fields["tied_pairs"] = pq.read_table(path.with_suffix(".ties.parquet"))
+        return SourceProfile(**fields)
+    except (OSError, ValueError, TypeError, KeyError, pa.ArrowException):
         return None
 
 
@@ -137,8 +175,21 @@ def _write_disk(fingerprint: str, profile: SourceProfile) -> None:
     directory = _cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        fields = {
+            "event_ties": profile.event_ties,
+            "late_created": profile.late_created,
+            "median_lag_us": profile.median_lag_us,
+            "mean_gap_us": profile.mean_gap_us,
+            "rows_per_key": profile.rows_per_key,
+            "has_tied_pairs": profile.tied_pairs is not None,
+        }
+        if profile.tied_pairs is not None:
+            # Written first: a profile on disk always finds its pairs.
+            ties = directory / f".{fingerprint}.ties.partial"
+            pq.write_table(profile.tied_pairs, ties)
+            ties.replace(directory / f"{fingerprint}.ties.parquet")
         partial = directory / f".{fingerprint}.partial"
-        partial.write_text(json.dumps(asdict(profile)))
+        partial.write_text(json.dumps(fields))
         partial.replace(directory / f"{fingerprint}.json")
-    except OSError as exc:  # a read-only home only costs a scan next time
+    except (OSError, pa.ArrowException) as exc:  # a read-only home only costs a scan next time
         logger.debug("cannot cache source profile in %s: %s", directory, exc)
