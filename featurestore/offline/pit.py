@@ -183,14 +183,17 @@ def _plan(
         if checked.created_sql is not None
         else SourceProfile(event_ties=False, late_created=False)
     )
-    ties = None
-    if profile.tied_pairs is not None and profile.tied_pairs.num_rows > 0:
+    ties, winners = None, False
+    pairs = profile.tied_pairs
+    if pairs is not None and pairs.num_rows > 0:
         ties = f"__featurestore_ties_{uuid.uuid4().hex}"
-        con.register(ties, profile.tied_pairs)
+        con.register(ties, pairs)
         registered.append(ties)
+        winners = "__fs_win" in pairs.column_names
     return ViewPlan(
         view=view,
         ties=ties,
+        tie_winners=winners,
         late=positional_source(con, view.location.positional_file, view.table, view.features),
         index=index,
         key_positions=tuple(spine_keys.index(key) for key in view.spine_keys),

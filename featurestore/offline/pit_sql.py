@@ -71,8 +71,10 @@ class ViewPlan:
     then carries only the chosen row's position instead of its features."""
     ties: str | None = None
     """A relation of the source's (key, event time) pairs that hold several rows (columns
-    `__fs_tk0..` and `__fs_event`), when the profile knows them: the join then orders rows by
-    event time alone and the second pass resolves the spine rows whose pick fell on one."""
+    `__fs_tk0..`, `__fs_event`, `__fs_latest`, maybe `__fs_win`), when the profile knows them:
+    the join then orders rows by event time alone, as a plain ASOF join does."""
+    tie_winners: bool = False
+    """Whether `ties` holds each pair's winning row position in `late` (`__fs_win`)."""
 
     @property
     def knowledge_rule(self) -> bool:
@@ -102,10 +104,17 @@ class ViewPlan:
         )
 
     @property
+    def winners_in_join(self) -> bool:
+        """Whether a pick with a tie is replaced in the join itself by its pair's winner (the
+        latest created row, whose position the profile knows)."""
+        return self.fixes_ties and self.tie_winners and self.late is not None
+
+    @property
     def second_pass(self) -> bool:
         """Whether some spine rows are resolved again after the join (featurestore.offline.
-        refine): those whose pick was created after their time, or has an event-time tie."""
-        return self.refines or self.fixes_ties
+        refine): those whose pick was created after their time, or has an event-time tie the
+        join did not resolve."""
+        return self.refines or (self.fixes_ties and not self.winners_in_join)
 
     @property
     def open_column(self) -> str:
@@ -259,29 +268,38 @@ class ViewPlan:
     def select_items(self) -> list[str]:
         """The output columns: each feature, then the hidden-row flag when it is counted."""
         alias = self._name("j")
+        tie = self._name("tie")
+        tied = f"{tie}.__fs_event IS NOT NULL"
+        position, event, created = (
+            f"{alias}.{c}" for c in ("__fs_pos", "__fs_event", "__fs_created")
+        )
+        if self.winners_in_join:
+            # The pick's pair holds several rows: the latest created of them wins.
+            position = f"CASE WHEN {tied} THEN {tie}.__fs_win ELSE {position} END"
+            created = f"CASE WHEN {tied} THEN {tie}.__fs_latest ELSE {created} END"
         if self.late is not None:
-            items = [f"{self.fresh([f'{alias}.__fs_pos'], alias)[0]} AS {self.position_column}"]
+            items = [f"{self.fresh([position], alias)[0]} AS {self.position_column}"]
         else:
             chosen = self._values(alias)
             items = [f"{value} AS {self.output_column(j)}" for j, value in enumerate(chosen)]
         if self.with_feature_times or self.second_pass:
-            times = self.fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
+            times = self.fresh([event, created], alias)
             items.append(f"{times[0]} AS {self.event_column}")
             items.append(f"{times[1] if self.created_sql else 'NULL'} AS {self.created_column}")
-        late = f"{alias}.__fs_created > {_SPINE}.{_SPINE_TIME}"
+        late = f"{created} > {_SPINE}.{_SPINE_TIME}"
         fresh = self.fresh_condition(alias)
         if self.second_pass:
             # The plain pick is the answer unless it was created after the entity time (the
             # rows the rule changes), or another row shares its key and event time (the latest
             # created of them wins): those rows are resolved again by the second pass.
             reasons = ([late] if self.refines else []) + (
-                [f"{self._name('tie')}.__fs_event IS NOT NULL"] if self.fixes_ties else []
+                [tied] if self.fixes_ties and not self.winners_in_join else []
             )
             flag = " OR ".join(reasons)
             flag = f"{fresh} AND ({flag})" if fresh else flag
             items.append(f"coalesce({flag}, false) AS {self.open_column}")
         if self.refines:
-            # Exact unless the pick has a tie; the second pass corrects those rows.
+            # Exact unless the pick has a tie left to the second pass, which corrects those rows.
             flag = f"{fresh} AND {late}" if fresh else late
             items.append(f"coalesce({flag}, false) AS {self.hidden_column}")
         elif self.knowledge_rule:

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from featurestore.errors import RetrievalError
 from featurestore.offline.session import duckdb_advice
 from featurestore.offline.source import SourceLocation
-from featurestore.sql import quote_ident
+from featurestore.sql import quote_ident, quote_literal
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,10 @@ class SourceProfile:
     rows_per_key: float = 1.0
     """Rows per distinct key (approximate)."""
     tied_pairs: pa.Table | None = field(default=None, compare=False, repr=False)
-    """The (key, event time) pairs holding several rows, columns `__fs_tk0..` (join keys in
-    order) and `__fs_event` (UTC); None when there are too many (or no created time)."""
+    """The (key, event time) pairs holding several rows: columns `__fs_tk0..` (join keys in
+    order), `__fs_event` (UTC), `__fs_latest` (their latest created time) and, for a single
+    Parquet file, `__fs_win` (that row's position in it); None when there are too many (or no
+    created time)."""
 
     @property
     def backfilled(self) -> bool:
@@ -99,12 +101,14 @@ def profile_source(
     )
     try:
         late_created, median_lag, count, key_count, event_span = con.sql(summary).fetchall()[0]
-        ties = _tied_pairs(con, table, keys, event_sql, limit=tied_pairs_limit(int(count)))
+        ties = _tied_pairs(
+            con, location, keys, event_sql, created_sql, limit=tied_pairs_limit(int(count))
+        )
     except duckdb.Error as exc:
         advice = duckdb_advice(exc)
         raise RetrievalError(f"Cannot profile the feature source `{table}`: {advice}") from exc
     profile = SourceProfile(
-        event_ties=ties is None or ties.num_rows > 0,
+        event_ties=ties.num_rows > 0 if ties is not None else created_sql is not None,
         late_created=bool(late_created),
         median_lag_us=float(median_lag),
         mean_gap_us=float(event_span) * max(int(key_count), 1) / max(int(count), 1),
@@ -123,13 +127,30 @@ def tied_pairs_limit(rows: int) -> int:
 
 
 def _tied_pairs(
-    con: duckdb.DuckDBPyConnection, table: str, keys: tuple[str, ...], event_sql: str, limit: int
+    con: duckdb.DuckDBPyConnection,
+    location: SourceLocation,
+    keys: tuple[str, ...],
+    event_sql: str,
+    created_sql: str | None,
+    limit: int,
 ) -> pa.Table | None:
-    """The (key, event time) pairs holding more than one row, or None if there are more than
-    `limit` (then the join breaks ties in its sort)."""
+    """The (key, event time) pairs holding more than one row, with the latest created time of
+    each (`__fs_latest`) and, for a file read by row position, that row's position
+    (`__fs_win`); None if there are more than `limit` pairs (the join then breaks ties in its
+    sort) or no created time."""
+    if created_sql is None:
+        return None
+    table = location.sql
     columns = [f"{quote_ident(key)} AS {TIE_KEY}{j}" for j, key in enumerate(keys)]
     columns.append(f"{event_sql} AS __fs_event")
     group = ", ".join(str(j + 1) for j in range(len(columns)))
+    columns.append(f"max({created_sql}) AS __fs_latest")
+    path = location.positional_file
+    if path is not None and "file_row_number" not in pq.read_schema(path).names:
+        # The winner is the latest created; a missing created time loses every tie.
+        order = f"coalesce(epoch_us({created_sql}), -9223372036854775808)"
+        columns.append(f"arg_max(file_row_number, {order}) AS __fs_win")
+        table = f"read_parquet({quote_literal(path)}, file_row_number = true)"
     # GROUP BY rather than count(DISTINCT …): DuckDB's grouped aggregate spills to disk under a
     # memory limit, where the distinct count failed with an out-of-memory error.
     sql = (

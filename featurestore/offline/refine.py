@@ -78,9 +78,8 @@ def refine(
     late_rows = (pc.sum(late).as_py() or 0) if plan.refines else 0
     # Few rows per key: join each open spine row to its key's rows; many: the window method.
     by_join = late_rows * plan.rows_per_key <= MAX_JOINED_PAIRS
-    patch = _query(
-        con, flagged, lambda name: _refine_sql(plan, name, late=late_rows > 0, by_join=by_join)
-    )
+    every = "late" if late_rows == rows.size else "some" if late_rows else "none"
+    patch = _query(con, flagged, lambda name: _refine_sql(plan, name, late=every, by_join=by_join))
     return _patched(joined, patch)
 
 
@@ -123,14 +122,20 @@ def _outputs(plan: ViewPlan, alias: str, *, fresh: bool) -> list[str]:
     return items
 
 
-def _refine_sql(plan: ViewPlan, flagged: str, *, late: bool, by_join: bool) -> str:
+def _refine_sql(plan: ViewPlan, flagged: str, *, late: str, by_join: bool) -> str:
     """Per flagged spine row, the row of max (event, created) (known at `t` under the rule).
 
-    Step 1 reads the source for the flagged (key, event time) pairs only; step 2, when some
-    pick was created after `t`, reads it for those picks' keys only."""
+    The source is read once or twice: for the keys of the picks created after `t` (`late`
+    says whether that is every flagged row, some or none), and, unless that covers every
+    flagged row, for the flagged (key, event time) pairs."""
     key_matches = plan.key_matches(SPINE, "c")
     same_event = [*key_matches, f"{SPINE}.{_EVENT} = c.__fs_event"]
-    candidates = _semi_join(plan, f"({plan.rows()})", flagged, ("__fs_event", _EVENT))
+    late_keys = f"(SELECT * FROM {flagged} WHERE {_LATE})"
+    ctes = []
+    if late != "none":
+        ctes.append(f"__fs_r AS MATERIALIZED ({_semi_join(plan, f'({plan.rows()})', late_keys)})")
+    pairs_from = "__fs_r" if late == "late" else f"({plan.rows()})"
+    candidates = _semi_join(plan, pairs_from, flagged, ("__fs_event", _EVENT))
     # Without the rule every row at the pick's event time counts; a missing created time is
     # always known and loses every tie.
     bound = f"{SPINE}.{SPINE_TIME}" if plan.refines else "'infinity'::TIMESTAMPTZ"
@@ -150,22 +155,21 @@ def _refine_sql(plan: ViewPlan, flagged: str, *, late: bool, by_join: bool) -> s
     columns = [_ROW, *plan.value_columns, plan.event_column, plan.created_column]
     if plan.refines:
         columns.append(plan.hidden_column)
-    sql = (
-        f"WITH __fs_c AS MATERIALIZED (SELECT *, "
+    ctes += [
+        "__fs_c AS MATERIALIZED (SELECT *, "
         "coalesce(__fs_created, '-infinity'::TIMESTAMPTZ) AS __fs_seen "
-        f"FROM ({candidates})), "
-        f"__fs_f AS MATERIALIZED (SELECT {', '.join(spine_items)} FROM {spine_rows}), "
+        f"FROM ({candidates}))",
+        f"__fs_f AS MATERIALIZED (SELECT {', '.join(spine_items)} FROM {spine_rows})",
         f"__fs_a AS MATERIALIZED (SELECT {', '.join(_outputs(plan, 'c', fresh=False))} "
         f"FROM __fs_f AS {SPINE} ASOF LEFT JOIN __fs_c AS c ON {' AND '.join(same_event)} "
-        f"AND {SPINE}.__fs_bound >= c.__fs_seen)"
-    )
+        f"AND {SPINE}.__fs_bound >= c.__fs_seen)",
+    ]
+    sql = f"WITH {', '.join(ctes)}"
     found = f"SELECT {', '.join(columns)} FROM __fs_a WHERE {plan.event_column} IS NOT NULL"
-    if not late:
+    if late == "none":
         return f"{sql} {found}"
-    late_keys = f"(SELECT * FROM {flagged} WHERE {_LATE})"
     return (
-        f"{sql}, __fs_r AS MATERIALIZED ({_semi_join(plan, f'({plan.rows()})', late_keys)}), "
-        f"__fs_open AS MATERIALIZED (SELECT {SPINE}.* FROM __fs_f AS {SPINE} SEMI JOIN "
+        f"{sql}, __fs_open AS MATERIALIZED (SELECT {SPINE}.* FROM __fs_f AS {SPINE} SEMI JOIN "
         f"(SELECT {_ROW} FROM __fs_a WHERE {plan.event_column} IS NULL) AS p "
         f"ON {SPINE}.{_ROW} = p.{_ROW}) "
         f"{found} UNION ALL " + (_best_by_join(plan) if by_join else _best_by_window(plan))
