@@ -164,7 +164,7 @@ class ViewPlan:
 
         Each is referenced once, so DuckDB inlines it and reads only the Parquet columns it
         needs (a CTE referenced twice would be materialised whole)."""
-        wide = self._rows(with_features=True)
+        wide = self._rows(with_features=True, with_created=self._created_in_join)
         if not self.windowed:
             return [f"{self._name('latest')} AS ({self._latest(wide)})"]
         narrow = self._rows(with_features=False)
@@ -177,7 +177,13 @@ class ViewPlan:
         """This view's rows, with features (or row positions), event and created time."""
         return self._rows(with_features=True)
 
-    def _rows(self, *, with_features: bool) -> str:
+    @property
+    def _created_in_join(self) -> bool:
+        """Whether the join needs the rows' created time (not when ties are resolved by known
+        winners and neither the rule nor the caller asks for it)."""
+        return self.packed or self.second_pass or self.windowed or self.with_feature_times
+
+    def _rows(self, *, with_features: bool, with_created: bool = True) -> str:
         view = self.view
         columns = [
             f"{quote_ident(key)} AS __fs_k{position}"
@@ -188,7 +194,7 @@ class ViewPlan:
         elif with_features:
             columns += [f"{quote_ident(f)} AS __fs_f{j}" for j, f in enumerate(view.features)]
         columns.append(f"{self.event_sql} AS __fs_event")
-        if self.created_sql is not None:
+        if self.created_sql is not None and with_created:
             columns.append(f"{self.created_sql} AS __fs_created")
         table = view.table if self.late is None else self.late.positional_table
         return f"SELECT {', '.join(columns)} FROM {table} WHERE {self.event_sql} IS NOT NULL"
