@@ -10,10 +10,12 @@ size or mtime changes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,9 @@ TIED_PAIRS_MAX_SHARE = 0.25
 (an ordering on (event, created) packed in one number) instead of resolving them afterwards."""
 TIED_PAIRS_MIN = 100_000
 """Tied pairs are kept up to this many whatever the share (a small source's index is cheap)."""
+PROFILE_MEMORY_LIMIT = 512 * 2**20
+"""DuckDB's memory cap while the tied pairs are grouped (one group per row, nearly): beyond it
+the grouping spills to disk, so profiling a source never needs more memory than joining it."""
 TIE_KEY = "__fs_tk"
 """Prefix of the join key columns of `SourceProfile.tied_pairs` (then `__fs_event`)."""
 BACKFILL_LAG_TO_GAP = 0.25
@@ -101,9 +106,10 @@ def profile_source(
     )
     try:
         late_created, median_lag, count, key_count, event_span = con.sql(summary).fetchall()[0]
-        ties = _tied_pairs(
-            con, location, keys, event_sql, created_sql, limit=tied_pairs_limit(int(count))
-        )
+        with _memory_at_most(con, PROFILE_MEMORY_LIMIT):
+            ties = _tied_pairs(
+                con, location, keys, event_sql, created_sql, limit=tied_pairs_limit(int(count))
+            )
     except duckdb.Error as exc:
         advice = duckdb_advice(exc)
         raise RetrievalError(f"Cannot profile the feature source `{table}`: {advice}") from exc
@@ -119,6 +125,32 @@ def profile_source(
         _memory[fingerprint] = profile
         _write_disk(fingerprint, profile)
     return profile
+
+
+@contextlib.contextmanager
+def _memory_at_most(con: duckdb.DuckDBPyConnection, limit_bytes: int) -> Iterator[None]:
+    """DuckDB's memory_limit lowered to `limit_bytes` (if higher) for the duration."""
+    current = con.sql("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[
+        0
+    ][0]
+    if _bytes(str(current)) <= limit_bytes:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{limit_bytes}B'")
+    try:
+        yield
+    finally:
+        con.execute("SET memory_limit = ?", [str(current)])
+
+
+def _bytes(setting: str) -> float:
+    """A DuckDB size setting such as `18.3 GiB` in bytes (infinite if unreadable)."""
+    units = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+    number, _, unit = setting.strip().partition(" ")
+    try:
+        return float(number) * units[unit or "B"]
+    except (ValueError, KeyError):
+        return float("inf")
 
 
 def tied_pairs_limit(rows: int) -> int:
