@@ -8,8 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from feast import FeatureStore, RepoConfig
@@ -18,33 +17,13 @@ from feast.repo_operations import parse_repo
 
 from featurestore.definitions import using_data_dir
 from featurestore.errors import ConfigError, FeatureStoreError
-from featurestore.layers import RegisteredLayer
-from featurestore.policy import Policy
 from featurestore.settings import Settings, repo_search_description
 
+if TYPE_CHECKING:
+    from featurestore.layers import RegisteredLayer
+    from featurestore.policy import Policy
+
 FEATURE_STORE_YAML = "feature_store.yaml"
-
-
-def redis_connection_string(url: str) -> str:
-    """Feast's `host:port,db=N,password=…,ssl=true` form of a `redis://` or `rediss://` URL."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
-        raise ConfigError(
-            "redis_url", url, "expected `redis://host:port/db` (or `rediss://` for TLS)"
-        )
-    parts = [f"{parsed.hostname}:{parsed.port or 6379}"]
-    database = parsed.path.lstrip("/")
-    if database:
-        if not database.isdigit():
-            raise ConfigError("redis_url", url, f"database `{database}` must be a number")
-        parts.append(f"db={database}")
-    if parsed.password:
-        parts.append(f"password={unquote(parsed.password)}")
-    if parsed.username:
-        parts.append(f"username={unquote(parsed.username)}")
-    if parsed.scheme == "rediss" or parse_qs(parsed.query).get("ssl") == ["true"]:
-        parts.append("ssl=true")
-    return ",".join(parts)
 
 
 def read_repo_yaml(repo_path: Path) -> dict[str, Any]:
@@ -65,14 +44,13 @@ def read_repo_yaml(repo_path: Path) -> dict[str, Any]:
 
 def build_repo_config(settings: Settings, redis_url: str) -> RepoConfig:
     """Feast's config for this repo: registry in the data dir, Redis from `redis_url`."""
+    from featurestore.online.connection import feast_online_store  # the package imports this
+
     raw = read_repo_yaml(settings.repo_path)
     configured = raw.get("online_store")
     online: dict[str, Any] = configured if isinstance(configured, dict) else {}
-    raw["online_store"] = {
-        **online,
-        "type": "redis",
-        "connection_string": redis_connection_string(redis_url),
-    }
+    # Same server(s) as our client: a `redis+cluster://` URL becomes `redis_type: redis_cluster`.
+    raw["online_store"] = {**online, **feast_online_store(redis_url)}
     raw["registry"] = {
         "registry_type": "file",
         "path": str((settings.data_dir / "registry.db").resolve()),
@@ -122,7 +100,7 @@ def _importable(repo_path: Path) -> Iterator[None]:
     changes directory into the repo for its duration (not thread-safe, like `feast apply`).
     """
     # Drop this repo's modules, and same-named modules of another repo loaded earlier in the
-    # process (e.g. a copy of it): `import flights_sources` would otherwise get the stale one.
+    # process (e.g. a copy of it): `import sources` would otherwise get the stale one.
     local_names = {path.stem for path in repo_path.glob("*.py")}
     for name, module in list(sys.modules.items()):
         origin = getattr(module, "__file__", None)
@@ -152,15 +130,6 @@ def data_dir_of(store: FeatureStore) -> Path:
 def policy_for_store(store: FeatureStore, registered: RegisteredLayer | None = None) -> Policy:
     """The rights policy over everything registered in the store's project: declared terms
     from the registry and registered terms from the catalog store of the same data dir."""
-    from featurestore.catalog.registered import read_layer
+    from featurestore.registry import Registry
 
-    views = {view.name: view for view in store.list_feature_views()}
-    views.update({view.name: view for view in store.list_stream_feature_views()})
-    return Policy(
-        data_sources=store.list_data_sources(),
-        feature_views=views.values(),
-        on_demand_feature_views=store.list_on_demand_feature_views(),
-        feature_services=store.list_feature_services(),
-        entities=store.list_entities(),
-        registered=read_layer(data_dir_of(store)) if registered is None else registered,
-    )
+    return Registry(store).policy(registered)

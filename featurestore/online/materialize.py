@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
 from feast import FeatureStore, FeatureView
-from feast.infra.offline_stores.file_source import FileSource
 
-from featurestore.errors import RetrievalError, TerminalError
+from featurestore.errors import TerminalError
 from featurestore.offline.engine import OfflineEngine
-from featurestore.offline.feast_sources import source_location
 from featurestore.offline.source import ViewSource
+from featurestore.online.connection import RedisClient
 from featurestore.online.writer import OnlineWriter
 from featurestore.progress import Reporter, SilentReporter
+from featurestore.registry import Registry, resolve_view
 
 logger = logging.getLogger(__name__)
 
@@ -50,37 +49,49 @@ class ViewMaterialized:
 
 def materialize(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     start: datetime,
     end: datetime,
     *,
     views: Sequence[str] | None = None,
     reporter: Reporter | None = None,
+    allow_invalid: bool = False,
+    on_warning: Callable[[str], None] = logger.warning,
 ) -> list[ViewMaterialized]:
-    """Copy the latest value per key with event time in [start, end] of each online view."""
+    """Copy the latest value per key with event time in [start, end] of each online view.
+
+    Each view's source is validated first (see `quality.validate`): a failing view is refused
+    unless it is tagged `featurestore.on_violation: warn` or `allow_invalid` is set."""
     start, end = _aware(start), _aware(end)
     if start > end:
         raise MaterializationError(
             f"The start `{start.isoformat()}` is after the end `{end.isoformat()}`; swap them."
         )
+    chosen = views_to_materialize(store, views)
+    _require_valid(store, chosen, allow_invalid, on_warning)
     return [
         _materialize_view(store, client, view, start, end, reporter or SilentReporter())
-        for view in views_to_materialize(store, views)
+        for view in chosen
     ]
 
 
 def materialize_incremental(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     end: datetime,
     *,
     views: Sequence[str] | None = None,
     reporter: Reporter | None = None,
+    allow_invalid: bool = False,
+    on_warning: Callable[[str], None] = logger.warning,
 ) -> list[ViewMaterialized]:
-    """Continue each view from where its last materialization ended, up to `end` (as Feast)."""
+    """Continue each view from where its last materialization ended, up to `end` (as Feast);
+    views are validated first, as by `materialize`."""
     end = _aware(end)
     results = []
-    for view in views_to_materialize(store, views):
+    chosen = views_to_materialize(store, views)
+    _require_valid(store, chosen, allow_invalid, on_warning)
+    for view in chosen:
         start = incremental_start(view, end)
         if start > end:
             logger.info("`%s` is materialized past %s; nothing to do", view.name, end)
@@ -89,6 +100,18 @@ def materialize_incremental(
             _materialize_view(store, client, view, start, end, reporter or SilentReporter())
         )
     return results
+
+
+def _require_valid(
+    store: FeatureStore,
+    views: Sequence[FeatureView],
+    allow_invalid: bool,
+    on_warning: Callable[[str], None],
+) -> None:
+    from featurestore.quality.gate import require_valid
+
+    for message in require_valid(store, [v.name for v in views], allow_invalid=allow_invalid):
+        on_warning(message)
 
 
 def incremental_start(view: FeatureView, end: datetime) -> datetime:
@@ -107,26 +130,22 @@ def incremental_start(view: FeatureView, end: datetime) -> datetime:
 
 def views_to_materialize(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
     """The named views, or every online batch and stream feature view of the project."""
-    registered: dict[str, FeatureView] = {
-        view.name: view for view in store.list_feature_views() if view.online
-    }
-    registered.update(
-        {view.name: view for view in store.list_stream_feature_views() if view.online}
-    )
+    registry = Registry(store)
     if names is None:
-        return list(registered.values())
-    unknown = [name for name in names if name not in registered]
-    if unknown:
+        return registry.feature_views(online=True)
+    views = [registry.feature_view(name) for name in names]
+    offline_only = [view.name for view in views if not view.online]
+    if offline_only:
         raise MaterializationError(
-            f"No online feature view named {', '.join(f'`{name}`' for name in unknown)}; "
-            f"the online views are {', '.join(f'`{name}`' for name in sorted(registered))}."
+            f"Feature view(s) {', '.join(f'`{name}`' for name in offline_only)} are not online "
+            "(`online=False`), so there is nothing to materialize; drop them from the list."
         )
-    return [registered[name] for name in names]
+    return views
 
 
 def _materialize_view(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     view: FeatureView,
     start: datetime,
     end: datetime,
@@ -163,22 +182,9 @@ def _materialize_view(
 
 
 def latest_source(store: FeatureStore, view: FeatureView) -> ViewSource:
-    """Where a view's latest values come from: its Parquet batch source and columns."""
-    source = view.batch_source
-    if not isinstance(source, FileSource):
-        raise RetrievalError(
-            f"Feature view `{view.name}` reads a {type(source).__name__}; materialization reads "
-            "Parquet FileSources. Give it a FileSource batch source."
-        )
-    return ViewSource(
-        name=view.name,
-        location=source_location(source, store.config.repo_path),
-        join_keys=tuple(view.join_keys),
-        # A stream feature view lists its entity columns among its features too.
-        features=tuple(field.name for field in view.features if field.name not in view.join_keys),
-        timestamp_field=source.timestamp_field,
-        created_timestamp_field=source.created_timestamp_column or None,
-    )
+    """Where a view's latest values come from: its Parquet batch source and columns (the
+    created time always breaks ties between rows of one event time)."""
+    return resolve_view(view, None, store.config.repo_path).view_source(knowledge_time=False)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,19 +14,19 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from feast import FeatureService, FeatureStore
+from feast import FeatureStore, FeatureView
 
 from featurestore.errors import FeatureStoreError, RetrievalError
-from featurestore.hints import example_refs
+from featurestore.metadata import parse_semantics
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
 from featurestore.offline.engine import OfflineEngine
-from featurestore.offline.feast_sources import view_sources
 from featurestore.offline.knowledge import knowledge_time_report
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.source import SourceLocation
-from featurestore.policy import feature_refs_of
 from featurestore.progress import Reporter, SilentReporter
-from featurestore.repo import policy_for_store
+from featurestore.quality.gate import require_valid
+from featurestore.quality.stats import FeatureColumn, reference_statistics
+from featurestore.registry import Registry
 from featurestore.sql import quote_ident, quote_literal
 from featurestore.training import manifest as mf
 from featurestore.training.splits import SPLIT_NAMES, SplitSpec, assign_splits
@@ -55,6 +55,8 @@ class TrainingSetRequest:
     group_key: str | None = None
     purpose: str = "training"
     as_known_at: bool = True
+    allow_invalid: bool = False
+    """Use views whose sources fail validation (their failures become warnings)."""
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,16 @@ def build_training_set(
         )
     task = f"training set {request.name}"
     reporter.start(task, total=5)
-    selection, refs = resolve_features(store, request.features)
-    policy = policy_for_store(store)
-    service_name = selection.name if isinstance(selection, FeatureService) else None
-    policy.check(request.purpose, refs, service_name).raise_if_denied()
-    sources = view_sources(store, selection)
+    registry = Registry(store)
+    resolved = registry.resolve(request.features)
+    refs = list(resolved.refs)
+    policy = registry.policy()
+    policy.check(request.purpose, refs, resolved.service_name).raise_if_denied()
+    sources = [view.view_source() for view in resolved.views]
+    definitions = {view.name: view.feast_view for view in resolved.views}
+    invalid = require_valid(
+        store, [source.name for source in sources], allow_invalid=request.allow_invalid
+    )
     reporter.advance(task)
 
     with OfflineEngine(store.config.offline_store) as engine:
@@ -120,6 +127,7 @@ def build_training_set(
 
     report = knowledge_time_report(joined, sources)
     feature_names = [name for name in joined.table.column_names if name not in spine.column_names]
+    statistics = _reference_statistics(definitions, refs, feature_names, paths)
     manifest = {
         "format": mf.MANIFEST_FORMAT,
         "name": request.name,
@@ -131,9 +139,7 @@ def build_training_set(
         "event_timestamp_column": request.event_timestamp_column,
         "views": {
             source.name: {
-                "definition_sha256": mf.view_definition_sha256(
-                    store.registry.get_any_feature_view(source.name, store.project)  # type: ignore[arg-type]
-                ),
+                "definition_sha256": mf.view_definition_sha256(definitions[source.name]),
                 "source": source.table,
                 "source_files": _fingerprints(source.location),
                 "ttl_seconds": source.ttl.total_seconds() if source.ttl else None,
@@ -163,6 +169,7 @@ def build_training_set(
                 for name, path in paths.items()
             },
         },
+        "statistics": statistics,
         "leakage_check": "passed: no feature event or created time after its entity time",
         "rights": mf.rights_section(policy, (source.name for source in sources)),
         "engine": {"name": "featurestore ASOF (DuckDB)", "versions": mf.package_versions()},
@@ -184,25 +191,34 @@ def build_training_set(
         duplicates_dropped=spine_rows - spine.num_rows,
         purged_rows=assignment.purged_rows,
         hidden_by_knowledge_time=report.hidden,
-        warnings=report.warnings + assignment.warnings,
+        warnings=(*invalid, *report.warnings, *assignment.warnings),
         fractions=assignment.fractions,
     )
 
 
-def resolve_features(
-    store: FeatureStore, features: str | Sequence[str]
-) -> tuple[FeatureService | Sequence[str], list[str]]:
-    """The registered service named `features` (or the refs as given), and its feature refs."""
-    if isinstance(features, str):
-        try:
-            service = store.get_feature_service(features)
-        except Exception as exc:
-            raise RetrievalError(
-                f"Feature service `{features}` is not registered; run `featurestore apply` or "
-                f"pass feature refs such as `{example_refs(store, 1)}`."
-            ) from exc
-        return service, feature_refs_of(service)
-    return features, list(features)
+def _reference_statistics(
+    definitions: Mapping[str, FeatureView],
+    refs: Sequence[str],
+    columns: Sequence[str],
+    paths: dict[str, Path],
+) -> dict[str, Any]:
+    """Per-split statistics of each feature, binned on the train split (`quality.stats`)."""
+    features = []
+    for ref in refs:
+        view_name, _, name = ref.partition(":")
+        column = next((c for c in (f"{view_name}__{name}", name) if c in columns), None)
+        if column is None:
+            continue
+        view = definitions.get(view_name)
+        if view is None:
+            continue
+        field_of = {field.name: field for field in view.features}
+        if name not in field_of:
+            continue
+        field_ = field_of[name]
+        features.append(FeatureColumn(ref, column, str(field_.dtype), parse_semantics(field_.tags)))
+    with duckdb.connect() as con:
+        return reference_statistics(con, paths, features)
 
 
 def _deduplicated_spine(

@@ -19,9 +19,10 @@ import redis
 
 from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
 from featurestore.apply import apply_repo
-from featurestore.ingest import ingest_flights
+from featurestore.examples.flights import ingest_flights
+from featurestore.examples.flights.events import departure_events
 from featurestore.online.client import OnlineClient
-from featurestore.replay import departure_events
+from featurestore.online.connection import connect
 from featurestore.repo import open_store
 from featurestore.settings import Settings, load_settings
 from streaming.config import StreamOptions
@@ -101,7 +102,7 @@ class StreamEnv:
     def online_rows(self) -> dict[str, tuple[datetime | None, tuple[Any, ...]]]:
         """Per origin: the online event time and feature values, as our reader serves them."""
         store = open_store(self.settings, self.redis_url)
-        client = redis.Redis.from_url(self.redis_url)
+        client = connect(self.redis_url)  # one node or a cluster
         try:
             result = OnlineClient(store, client).get(FEATURES, [{"origin": o} for o in ORIGINS])
         finally:

@@ -17,7 +17,7 @@ import pytest
 from feast import FeatureStore
 
 from featurestore.apply import apply_repo
-from featurestore.ingest import ingest_flights
+from featurestore.examples.flights import ingest_flights
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.policy import PurposeNotAllowedError
 from featurestore.repo import open_store
@@ -171,6 +171,11 @@ def test_manifest_records_what_rebuilds_the_set(store: FeatureStore, tmp_path: P
         "pyarrow",
     }
     assert manifest["hidden_by_knowledge_time"]["weather_hourly"] > 0
+    temp = manifest["statistics"]["features"]["weather_hourly:temp"]
+    assert (temp["method"], len(temp["edges"])) == ("declared_range", 9)
+    assert {
+        split: sum(stats["counts"]) + stats["nulls"] for split, stats in temp["splits"].items()
+    } == result.rows
     assert manifest["rebuild"].startswith("featurestore training-set march --features")
 
 

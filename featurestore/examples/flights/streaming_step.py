@@ -7,12 +7,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import redis
-
 from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
+from featurestore.examples.flights.events import replay_flights
 from featurestore.online.client import OnlineClient
+from featurestore.online.connection import connect
 from featurestore.progress import Reporter
-from featurestore.replay import replay_flights
 from featurestore.repo import open_store
 from featurestore.settings import Settings
 from streaming.config import StreamOptions
@@ -67,7 +66,7 @@ def run_streaming_step(
     stats = run_consumer(build_consumer(settings, redis_url, options), handle_signals=False)
     reporter.finish("stream departures into Redis")
     store = open_store(settings, redis_url)
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         names = [f"{ORIGIN_DEPARTURES_60M.view}:{n}" for n in ORIGIN_DEPARTURES_60M.feature_names]
         # Replayed 2013 events: judge the ttl at the stream's own time, not today's.

@@ -17,12 +17,12 @@ import duckdb
 import pyarrow.parquet as pq
 
 from featurestore.errors import SourceDataError
-from featurestore.ingest import source_files, tables
+from featurestore.examples.flights import source_files, tables
 from featurestore.progress import Reporter, SilentReporter
 
 logger = logging.getLogger(__name__)
 
-INGEST_FORMAT_VERSION: Final = 3
+INGEST_FORMAT_VERSION: Final = 4
 """Bump when the SQL or the output layout changes, so existing outputs are rebuilt."""
 
 MARKER_NAME: Final = "_ingest.json"
