@@ -53,9 +53,11 @@ def ensure_data(root: Path, scale: Scale, seed: int = 13, dataset: str = "plain"
         base_rows = round(scale.feature_rows / (1 + RESTATED_SHARE))
     keys = rng.integers(0, scale.entities, base_rows, dtype=np.int64)
     # Second-granularity times; (key, time) pairs are made unique so every engine agrees.
-    times = START_US + rng.integers(0, SPAN_US // 1_000_000, base_rows) * 1_000_000
-    pairs = np.unique(np.stack([keys, times]), axis=1)
-    keys, times = pairs[0], pairs[1]
+    seconds = SPAN_US // 1_000_000
+    times = START_US + rng.integers(0, seconds, base_rows) * 1_000_000
+    # One int64 per (key, second), so np.unique sorts numbers, not columns (same order).
+    pairs = np.unique(keys * seconds + (times - START_US) // 1_000_000)
+    keys, times = pairs // seconds, START_US + (pairs % seconds) * 1_000_000
     if dataset == "bitemporal":
         created = times + rng.integers(60, 3_600, len(times)) * 1_000_000
         restated = np.flatnonzero(rng.random(len(times)) < RESTATED_SHARE)

@@ -62,6 +62,10 @@ def point_in_time_join(
 
     relation_name = f"__featurestore_spine_{uuid.uuid4().hex}"
     con.register(relation_name, spine_table.select([*spine_keys, event_timestamp_column]))
+    registered = [relation_name]
+    table = spine_table
+    hidden: dict[str, int] = {}
+    times: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
     try:
         spine_types = _column_types(con, quote_ident(relation_name), "the entity dataframe")
         spine_time = spine_types[event_timestamp_column]
@@ -79,36 +83,36 @@ def point_in_time_join(
                 as_known_at=as_known_at,
                 with_feature_times=with_feature_times,
                 index=index,
+                registered=registered,
             )
             for index, view in enumerate(views)
         ]
-        sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, plans)
-        joined = arrow_query(con, sql, "The point-in-time join")
+        # One query per view: each sorts one view's rows, so memory holds one view at a time.
+        for plan, names in zip(plans, output_names, strict=True):
+            sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, [plan])
+            joined = arrow_query(con, sql, "The point-in-time join")
+            if plan.second_pass:
+                joined = refine(con, plan, joined, spine_table, spine_keys)
+            if plan.late is not None:
+                values = gather(plan.late, plan.view.features, joined.column(plan.position_column))
+                for position, name in enumerate(names):
+                    table = table.append_column(name, values.column(position))
+            else:
+                for position, name in enumerate(names):
+                    table = table.append_column(name, joined.column(plan.output_column(position)))
+            if with_feature_times:
+                times[plan.view.name] = (
+                    joined.column(plan.event_column),
+                    joined.column(plan.created_column),
+                )
+            hidden[plan.view.name] = 0
+            if plan.knowledge_rule:
+                hidden[plan.view.name] = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
+            del joined
     finally:
-        con.unregister(relation_name)
+        for name in registered:
+            con.unregister(name)
 
-    for plan in plans:
-        if plan.refines:
-            joined = refine(con, plan, joined, spine_table, spine_keys)
-    table = spine_table
-    hidden: dict[str, int] = {}
-    times: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
-    for plan, names in zip(plans, output_names, strict=True):
-        if plan.late is not None:
-            values = gather(plan.late, plan.view.features, joined.column(plan.position_column))
-            for position, name in enumerate(names):
-                table = table.append_column(name, values.column(position))
-        else:
-            for position, name in enumerate(names):
-                table = table.append_column(name, joined.column(plan.output_column(position)))
-        if with_feature_times:
-            times[plan.view.name] = (
-                joined.column(plan.event_column),
-                joined.column(plan.created_column),
-            )
-        hidden[plan.view.name] = 0
-        if plan.knowledge_rule:
-            hidden[plan.view.name] = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
     return PointInTimeResult(table=table, hidden_by_knowledge_time=hidden, feature_times=times)
 
 
@@ -168,8 +172,10 @@ def _plan(
     as_known_at: bool,
     with_feature_times: bool,
     index: int,
+    registered: list[str],
 ) -> ViewPlan:
-    """Check a view's columns and timestamp types and describe how to join it."""
+    """Check a view's columns and timestamp types and describe how to join it (registering
+    the relations it needs on `con`, their names appended to `registered`)."""
     checked = check_source(con, view)
     # Without a created time there is neither a tie to break nor a knowledge rule to apply.
     profile = (
@@ -177,8 +183,17 @@ def _plan(
         if checked.created_sql is not None
         else SourceProfile(event_ties=False, late_created=False)
     )
+    ties, winners = None, False
+    pairs = profile.tied_pairs
+    if pairs is not None and pairs.num_rows > 0:
+        ties = f"__featurestore_ties_{uuid.uuid4().hex}"
+        con.register(ties, pairs)
+        registered.append(ties)
+        winners = "__fs_win" in pairs.column_names
     return ViewPlan(
         view=view,
+        ties=ties,
+        tie_winners=winners,
         late=positional_source(con, view.location.positional_file, view.table, view.features),
         index=index,
         key_positions=tuple(spine_keys.index(key) for key in view.spine_keys),

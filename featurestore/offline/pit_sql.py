@@ -69,6 +69,12 @@ class ViewPlan:
     late: ParquetRows | None = None
     """The file the features are read from by row position after the join, if any: the join
     then carries only the chosen row's position instead of its features."""
+    ties: str | None = None
+    """A relation of the source's (key, event time) pairs that hold several rows (columns
+    `__fs_tk0..`, `__fs_event`, `__fs_latest`, maybe `__fs_win`), when the profile knows them:
+    the join then orders rows by event time alone, as a plain ASOF join does."""
+    tie_winners: bool = False
+    """Whether `ties` holds each pair's winning row position in `late` (`__fs_win`)."""
 
     @property
     def knowledge_rule(self) -> bool:
@@ -85,6 +91,35 @@ class ViewPlan:
     def windowed(self) -> bool:
         """Whether the rule is applied by one window over every row, in the join itself."""
         return self.knowledge_rule and self.backfilled
+
+    @property
+    def fixes_ties(self) -> bool:
+        """Whether event-time ties are resolved after the join (which then orders rows by event
+        time alone, as a plain ASOF join does) for the spine rows whose pick has a tie."""
+        return (
+            self.ties is not None
+            and self.created_sql is not None
+            and self.event_ties
+            and not self.windowed
+        )
+
+    @property
+    def winners_in_join(self) -> bool:
+        """Whether a pick with a tie is replaced in the join itself by its pair's winner (the
+        latest created row, whose position the profile knows)."""
+        return self.fixes_ties and self.tie_winners and self.late is not None
+
+    @property
+    def second_pass(self) -> bool:
+        """Whether some spine rows are resolved again after the join (featurestore.offline.
+        refine): those whose pick was created after their time, or has an event-time tie the
+        join did not resolve."""
+        return self.refines or (self.fixes_ties and not self.winners_in_join)
+
+    @property
+    def open_column(self) -> str:
+        """The query column flagging the spine rows the second pass resolves."""
+        return f"__fs_v{self.index}_open"
 
     @property
     def hidden_column(self) -> str:
@@ -129,7 +164,7 @@ class ViewPlan:
 
         Each is referenced once, so DuckDB inlines it and reads only the Parquet columns it
         needs (a CTE referenced twice would be materialised whole)."""
-        wide = self._rows(with_features=True)
+        wide = self._rows(with_features=True, with_created=self._created_in_join)
         if not self.windowed:
             return [f"{self._name('latest')} AS ({self._latest(wide)})"]
         narrow = self._rows(with_features=False)
@@ -142,7 +177,13 @@ class ViewPlan:
         """This view's rows, with features (or row positions), event and created time."""
         return self._rows(with_features=True)
 
-    def _rows(self, *, with_features: bool) -> str:
+    @property
+    def _created_in_join(self) -> bool:
+        """Whether the join needs the rows' created time (not when ties are resolved by known
+        winners and neither the rule nor the caller asks for it)."""
+        return self.packed or self.second_pass or self.windowed or self.with_feature_times
+
+    def _rows(self, *, with_features: bool, with_created: bool = True) -> str:
         view = self.view
         columns = [
             f"{quote_ident(key)} AS __fs_k{position}"
@@ -153,7 +194,7 @@ class ViewPlan:
         elif with_features:
             columns += [f"{quote_ident(f)} AS __fs_f{j}" for j, f in enumerate(view.features)]
         columns.append(f"{self.event_sql} AS __fs_event")
-        if self.created_sql is not None:
+        if self.created_sql is not None and with_created:
             columns.append(f"{self.created_sql} AS __fs_created")
         table = view.table if self.late is None else self.late.positional_table
         return f"SELECT {', '.join(columns)} FROM {table} WHERE {self.event_sql} IS NOT NULL"
@@ -162,7 +203,7 @@ class ViewPlan:
     def packed(self) -> bool:
         """Whether the plain ASOF join orders rows by (event, created) packed into one number
         (some key has several rows at one event time, and the latest created must win)."""
-        return self.created_sql is not None and self.event_ties
+        return self.created_sql is not None and self.event_ties and not self.fixes_ties
 
     def _latest(self, rows: str) -> str:
         """Rows visible from their event time on, with their (event, created) order if packed:
@@ -197,7 +238,18 @@ class ViewPlan:
         """The ASOF joins that attach this view's chosen row (and unruled row) to spine rows."""
         latest = self._name("latest")
         if not self.windowed:
-            return [self._plain_asof(latest, self._name("j"))]
+            joins = [self._plain_asof(latest, self._name("j"))]
+            if self.fixes_ties:
+                # Marks the picks whose (key, event time) holds other rows (distinct pairs, so
+                # each spine row stays one row).
+                alias, tied = self._name("j"), self._name("tie")
+                matches = [
+                    f"{tied}.__fs_tk{j} = {alias}.__fs_k{position}"
+                    for j, position in enumerate(self.key_positions)
+                ]
+                matches.append(f"{tied}.__fs_event = {alias}.__fs_event")
+                joins.append(f"LEFT JOIN {self.ties} AS {tied} ON {' AND '.join(matches)}")
+            return joins
         return [
             self._asof(self._name("known"), self._name("j"), _SPINE_TIME, "__fs_known"),
             self._plain_asof(latest, self._name("u")),
@@ -222,20 +274,38 @@ class ViewPlan:
     def select_items(self) -> list[str]:
         """The output columns: each feature, then the hidden-row flag when it is counted."""
         alias = self._name("j")
+        tie = self._name("tie")
+        tied = f"{tie}.__fs_event IS NOT NULL"
+        position, event, created = (
+            f"{alias}.{c}" for c in ("__fs_pos", "__fs_event", "__fs_created")
+        )
+        if self.winners_in_join:
+            # The pick's pair holds several rows: the latest created of them wins.
+            position = f"CASE WHEN {tied} THEN {tie}.__fs_win ELSE {position} END"
+            created = f"CASE WHEN {tied} THEN {tie}.__fs_latest ELSE {created} END"
         if self.late is not None:
-            items = [f"{self.fresh([f'{alias}.__fs_pos'], alias)[0]} AS {self.position_column}"]
+            items = [f"{self.fresh([position], alias)[0]} AS {self.position_column}"]
         else:
             chosen = self._values(alias)
             items = [f"{value} AS {self.output_column(j)}" for j, value in enumerate(chosen)]
-        if self.with_feature_times or self.refines:
-            times = self.fresh([f"{alias}.__fs_event", f"{alias}.__fs_created"], alias)
+        if self.with_feature_times or self.second_pass:
+            times = self.fresh([event, created], alias)
             items.append(f"{times[0]} AS {self.event_column}")
             items.append(f"{times[1] if self.created_sql else 'NULL'} AS {self.created_column}")
+        late = f"{created} > {_SPINE}.{_SPINE_TIME}"
+        fresh = self.fresh_condition(alias)
+        if self.second_pass:
+            # The plain pick is the answer unless it was created after the entity time (the
+            # rows the rule changes), or another row shares its key and event time (the latest
+            # created of them wins): those rows are resolved again by the second pass.
+            reasons = ([late] if self.refines else []) + (
+                [tied] if self.fixes_ties and not self.winners_in_join else []
+            )
+            flag = " OR ".join(reasons)
+            flag = f"{fresh} AND ({flag})" if fresh else flag
+            items.append(f"coalesce({flag}, false) AS {self.open_column}")
         if self.refines:
-            # The plain pick is the answer unless it was created after the entity time; those
-            # rows (exactly the ones the rule changes) are flagged for the second pass.
-            late = f"{alias}.__fs_created > {_SPINE}.{_SPINE_TIME}"
-            fresh = self.fresh_condition(alias)
+            # Exact unless the pick has a tie left to the second pass, which corrects those rows.
             flag = f"{fresh} AND {late}" if fresh else late
             items.append(f"coalesce({flag}, false) AS {self.hidden_column}")
         elif self.knowledge_rule:
@@ -289,7 +359,7 @@ def point_in_time_sql(
         )
     ctes = [f"{_SPINE} AS (SELECT {', '.join(spine_columns)} FROM {quote_ident(spine_relation)})"]
     items = [f"{_SPINE}.{_SPINE_ROW}"]
-    if any(plan.refines for plan in plans):
+    if any(plan.second_pass for plan in plans):
         items.append(f"{_SPINE}.{_SPINE_TIME} AS {SPINE_TIME_OUTPUT}")
     joins = []
     for plan in plans:

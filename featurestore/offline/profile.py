@@ -2,29 +2,46 @@
 
 Most sources have one row per key and event time, and many are never created after their
 event time; knowing that, the join needs neither a tie-breaking pass nor the knowledge-time
-pass. One scan answers both; the answer is kept until a file's size or mtime changes.
+pass. Where some (key, event time) pairs do hold several rows (restatements), the profile keeps
+those pairs: the join then orders rows by event time alone, as a plain ASOF join does, and
+resolves only the spine rows whose pick fell on such a pair. The answer is kept until a file's
+size or mtime changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from featurestore.errors import RetrievalError
 from featurestore.offline.session import duckdb_advice
 from featurestore.offline.source import SourceLocation
-from featurestore.sql import quote_ident
+from featurestore.sql import quote_ident, quote_literal
 
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "FEATURESTORE_CACHE_DIR"
-_FORMAT = 3
+_FORMAT = 4
+TIED_PAIRS_MAX_SHARE = 0.25
+"""Above this share of rows in tied (key, event time) pairs, the join breaks ties in its sort
+(an ordering on (event, created) packed in one number) instead of resolving them afterwards."""
+TIED_PAIRS_MIN = 100_000
+"""Tied pairs are kept up to this many whatever the share (a small source's index is cheap)."""
+PROFILE_MEMORY_LIMIT = 512 * 2**20
+"""DuckDB's memory cap while the tied pairs are grouped (one group per row, nearly): beyond it
+the grouping spills to disk, so profiling a source never needs more memory than joining it."""
+TIE_KEY = "__fs_tk"
+"""Prefix of the join key columns of `SourceProfile.tied_pairs` (then `__fs_event`)."""
 BACKFILL_LAG_TO_GAP = 0.25
 """A source whose median lag from event to created time exceeds this share of the mean gap
 between a key's events counts as backfilled: the rule then changes most answers."""
@@ -44,6 +61,11 @@ class SourceProfile:
     """Mean time between two events of one key: the event time span over rows per key."""
     rows_per_key: float = 1.0
     """Rows per distinct key (approximate)."""
+    tied_pairs: pa.Table | None = field(default=None, compare=False, repr=False)
+    """The (key, event time) pairs holding several rows: columns `__fs_tk0..` (join keys in
+    order), `__fs_event` (UTC), `__fs_latest` (their latest created time) and, for a single
+    Parquet file, `__fs_win` (that row's position in it); None when there are too many (or no
+    created time)."""
 
     @property
     def backfilled(self) -> bool:
@@ -67,7 +89,6 @@ def profile_source(
         if cached is not None:
             _memory[fingerprint] = cached
             return cached
-    group = ", ".join([*(quote_ident(k) for k in keys), event_sql])
     late = f"coalesce(bool_or({created_sql} > {event_sql}), false)" if created_sql else "false"
     lag = (
         f"approx_quantile(epoch_us({created_sql}) - epoch_us({event_sql}), 0.5)"
@@ -79,30 +100,97 @@ def profile_source(
     )
     span = f"epoch_us(max({event_sql})) - epoch_us(min({event_sql}))"
     present = f"WHERE {event_sql} IS NOT NULL"
-    # GROUP BY rather than count(DISTINCT …): DuckDB's grouped aggregate spills to disk under a
-    # memory limit, where the distinct count failed with an out-of-memory error.
-    sql = (
-        f"SELECT EXISTS (SELECT 1 FROM {table} {present} GROUP BY {group} HAVING count(*) > 1), "
-        f"* FROM (SELECT {late}, coalesce({lag}, 0)::DOUBLE, count(*), {distinct_keys}, "
-        f"coalesce({span}, 0)::DOUBLE FROM {table} {present})"
+    summary = (
+        f"SELECT {late}, coalesce({lag}, 0)::DOUBLE, count(*), {distinct_keys}, "
+        f"coalesce({span}, 0)::DOUBLE FROM {table} {present}"
     )
     try:
-        rows = con.sql(sql).fetchall()
+        late_created, median_lag, count, key_count, event_span = con.sql(summary).fetchall()[0]
+        with _memory_at_most(con, PROFILE_MEMORY_LIMIT):
+            ties = _tied_pairs(
+                con, location, keys, event_sql, created_sql, limit=tied_pairs_limit(int(count))
+            )
     except duckdb.Error as exc:
         advice = duckdb_advice(exc)
         raise RetrievalError(f"Cannot profile the feature source `{table}`: {advice}") from exc
-    ties, late_created, median_lag, count, key_count, event_span = rows[0]
     profile = SourceProfile(
-        event_ties=bool(ties),
+        event_ties=ties.num_rows > 0 if ties is not None else created_sql is not None,
         late_created=bool(late_created),
         median_lag_us=float(median_lag),
         mean_gap_us=float(event_span) * max(int(key_count), 1) / max(int(count), 1),
         rows_per_key=max(int(count), 1) / max(int(key_count), 1),
+        tied_pairs=ties,
     )
     if fingerprint is not None:
         _memory[fingerprint] = profile
         _write_disk(fingerprint, profile)
     return profile
+
+
+@contextlib.contextmanager
+def _memory_at_most(con: duckdb.DuckDBPyConnection, limit_bytes: int) -> Iterator[None]:
+    """DuckDB's memory_limit lowered to `limit_bytes` (if higher) for the duration."""
+    current = con.sql("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'").fetchall()[
+        0
+    ][0]
+    if _bytes(str(current)) <= limit_bytes:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{limit_bytes}B'")
+    try:
+        yield
+    finally:
+        con.execute("SET memory_limit = ?", [str(current)])
+
+
+def _bytes(setting: str) -> float:
+    """A DuckDB size setting such as `18.3 GiB` in bytes (infinite if unreadable)."""
+    units = {"bytes": 1, "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+    number, _, unit = setting.strip().partition(" ")
+    try:
+        return float(number) * units[unit or "B"]
+    except (ValueError, KeyError):
+        return float("inf")
+
+
+def tied_pairs_limit(rows: int) -> int:
+    """How many tied (key, event time) pairs a source of `rows` rows may keep."""
+    return max(int(rows * TIED_PAIRS_MAX_SHARE), TIED_PAIRS_MIN)
+
+
+def _tied_pairs(
+    con: duckdb.DuckDBPyConnection,
+    location: SourceLocation,
+    keys: tuple[str, ...],
+    event_sql: str,
+    created_sql: str | None,
+    limit: int,
+) -> pa.Table | None:
+    """The (key, event time) pairs holding more than one row, with the latest created time of
+    each (`__fs_latest`) and, for a file read by row position, that row's position
+    (`__fs_win`); None if there are more than `limit` pairs (the join then breaks ties in its
+    sort) or no created time."""
+    if created_sql is None:
+        return None
+    table = location.sql
+    columns = [f"{quote_ident(key)} AS {TIE_KEY}{j}" for j, key in enumerate(keys)]
+    columns.append(f"{event_sql} AS __fs_event")
+    group = ", ".join(str(j + 1) for j in range(len(columns)))
+    columns.append(f"max({created_sql}) AS __fs_latest")
+    path = location.positional_file
+    if path is not None and "file_row_number" not in pq.read_schema(path).names:
+        # The winner is the latest created; a missing created time loses every tie.
+        order = f"coalesce(epoch_us({created_sql}), -9223372036854775808)"
+        columns.append(f"arg_max(file_row_number, {order}) AS __fs_win")
+        table = f"read_parquet({quote_literal(path)}, file_row_number = true)"
+    # GROUP BY rather than count(DISTINCT …): DuckDB's grouped aggregate spills to disk under a
+    # memory limit, where the distinct count failed with an out-of-memory error.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {event_sql} IS NOT NULL "
+        f"GROUP BY {group} HAVING count(*) > 1 LIMIT {limit + 1}"
+    )
+    pairs = con.sql(sql).to_arrow_table()
+    return None if pairs.num_rows > limit else pairs
 
 
 def _fingerprint(
@@ -128,8 +216,11 @@ def _cache_dir() -> Path:
 def _read_disk(fingerprint: str) -> SourceProfile | None:
     path = _cache_dir() / f"{fingerprint}.json"
     try:
-        return SourceProfile(**json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):
+        fields = json.loads(path.read_text())
+        if fields.pop("has_tied_pairs"):
+            fields["tied_pairs"] = pq.read_table(path.with_suffix(".ties.parquet"))
+        return SourceProfile(**fields)
+    except (OSError, ValueError, TypeError, KeyError, pa.ArrowException):
         return None
 
 
@@ -137,8 +228,21 @@ def _write_disk(fingerprint: str, profile: SourceProfile) -> None:
     directory = _cache_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
+        fields = {
+            "event_ties": profile.event_ties,
+            "late_created": profile.late_created,
+            "median_lag_us": profile.median_lag_us,
+            "mean_gap_us": profile.mean_gap_us,
+            "rows_per_key": profile.rows_per_key,
+            "has_tied_pairs": profile.tied_pairs is not None,
+        }
+        if profile.tied_pairs is not None:
+            # Written first: a profile on disk always finds its pairs.
+            ties = directory / f".{fingerprint}.ties.partial"
+            pq.write_table(profile.tied_pairs, ties)
+            ties.replace(directory / f"{fingerprint}.ties.parquet")
         partial = directory / f".{fingerprint}.partial"
-        partial.write_text(json.dumps(asdict(profile)))
+        partial.write_text(json.dumps(fields))
         partial.replace(directory / f"{fingerprint}.json")
-    except OSError as exc:  # a read-only home only costs a scan next time
+    except (OSError, pa.ArrowException) as exc:  # a read-only home only costs a scan next time
         logger.debug("cannot cache source profile in %s: %s", directory, exc)

@@ -1,17 +1,22 @@
-"""The "as known at" rule as a second pass over the few spine rows it changes.
+"""The second pass: the few spine rows a plain ASOF join may have answered wrongly, resolved.
 
-A plain ASOF join picks, per spine row at time `t`, the row of max (event, created) time with
-`event <= t`. Under the rule that pick is still the answer unless it was created after `t`:
-a row known no later than `t` with a larger (event, created) would have been picked instead.
-The join flags the spine rows whose pick was created after `t` (exactly the rows the rule
-changes, so their count is the hidden-row report), and only those are resolved here, in one
-query that reads the source once and keeps the rows of the flagged keys only:
+A plain ASOF join picks, per spine row at time `t`, a row of max event time with `event <= t`.
+That pick is the answer unless
 
-1. The same event time usually holds an earlier-created row (the original of a restatement):
-   an ASOF join on (key, event time) over created time, over the rows at the flagged
-   (key, event time) pairs, picks the latest one created no later than `t`.
-2. The rest (no row at the pick's event time was known yet) take the window method of
-   `ViewPlan.known`, over the rows of their own keys.
+- another row has the same key and event time (a restatement): the latest created of them
+  wins, so the join, which orders rows by event time alone, may have picked the wrong one; or
+- under the "as known at" rule, the pick was created after `t`: a row known no later than `t`
+  with a smaller (event, created) is the answer instead. Those are exactly the rows the rule
+  changes, so their count is the hidden-row report.
+
+The join flags those spine rows, and only they are resolved here:
+
+1. Among the rows at the pick's key and event time, an ASOF join over created time picks the
+   latest one created no later than `t` (any, without the rule). The latest created of them
+   says whether the rule changed the answer.
+2. The rest (under the rule, no row at the pick's event time was known yet) take the best row
+   of their key known at `t`: by joining them to their key's rows, or by the window method of
+   `ViewPlan.known`; only the keys of late picks are read for this.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collections.abc import Callable
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from featurestore.offline.pit_sql import (
     SPINE,
@@ -36,6 +42,8 @@ MAX_JOINED_PAIRS = 20_000_000
 """Above this many (open spine row, row of its key) pairs, step 2 takes the window method."""
 _ROW = "__fs_row"
 _EVENT = "__fs_e"
+_LATE = "__fs_late"
+_HIDDEN = "__fs_hid"
 
 
 def refine(
@@ -46,12 +54,14 @@ def refine(
     spine_keys: list[str],
 ) -> pa.Table:
     """`joined` (the plain join's output, one row per spine row) with the rows `plan` flagged
-    replaced by their answer under the rule."""
-    flags = joined.column(plan.hidden_column).to_numpy()
+    replaced by their answer (and, under the rule, whether the rule changed it)."""
+    flags = joined.column(plan.open_column).to_numpy()
     rows = np.flatnonzero(flags)
     if rows.size == 0:
         return joined
     indices = pa.array(rows)
+    times = joined.column(SPINE_TIME_OUTPUT).take(indices)
+    late = pc.fill_null(pc.greater(joined.column(plan.created_column).take(indices), times), False)
     flagged = pa.table(
         {
             _ROW: indices,
@@ -59,13 +69,17 @@ def refine(
                 f"__fs_k{position}": spine.column(spine_keys[position]).take(indices)
                 for position in plan.key_positions
             },
-            SPINE_TIME: joined.column(SPINE_TIME_OUTPUT).take(indices),
+            SPINE_TIME: times,
             _EVENT: joined.column(plan.event_column).take(indices),
+            _LATE: late,
         }
     )
+    # Only picks created after `t` can have no row known at `t` at their event time.
+    late_rows = (pc.sum(late).as_py() or 0) if plan.refines else 0
     # Few rows per key: join each open spine row to its key's rows; many: the window method.
-    by_join = rows.size * plan.rows_per_key <= MAX_JOINED_PAIRS
-    patch = _query(con, flagged, lambda name: _refine_sql(plan, name, by_join=by_join))
+    by_join = late_rows * plan.rows_per_key <= MAX_JOINED_PAIRS
+    every = "late" if late_rows == rows.size else "some" if late_rows else "none"
+    patch = _query(con, flagged, lambda name: _refine_sql(plan, name, late=every, by_join=by_join))
     return _patched(joined, patch)
 
 
@@ -102,34 +116,63 @@ def _outputs(plan: ViewPlan, alias: str, *, fresh: bool) -> list[str]:
     if fresh:
         values = plan.fresh(values, alias)
     names = [*plan.value_columns, plan.event_column, plan.created_column]
-    return [f"{SPINE}.{_ROW}", *(f"{v} AS {n}" for v, n in zip(values, names, strict=True))]
+    items = [f"{SPINE}.{_ROW}", *(f"{v} AS {n}" for v, n in zip(values, names, strict=True))]
+    if plan.refines:
+        items.append(f"{SPINE}.{_HIDDEN} AS {plan.hidden_column}")
+    return items
 
 
-def _refine_sql(plan: ViewPlan, flagged: str, *, by_join: bool) -> str:
-    """Per flagged spine row, the row of max (event, created) known at `t`.
+def _refine_sql(plan: ViewPlan, flagged: str, *, late: str, by_join: bool) -> str:
+    """Per flagged spine row, the row of max (event, created) (known at `t` under the rule).
 
-    The source is read once, for the flagged keys only. Step 1 looks at the pick's event time
-    for the latest row created no later than `t` (a missing created time is always known and
-    loses every tie); step 2 resolves the spine rows step 1 left open, `by_join` (their key's
-    rows visible at `t`, the best by (event, created)) or by the window method."""
-    same_event = [
-        *plan.key_matches(SPINE, "c"),
-        f"{SPINE}.{_EVENT} = c.__fs_event",
-        f"{SPINE}.{SPINE_TIME} >= c.__fs_seen",
-    ]
-    candidates = _semi_join(plan, "__fs_r", flagged, ("__fs_event", _EVENT))
-    columns = ", ".join([_ROW, *plan.value_columns, plan.event_column, plan.created_column])
-    return (
-        f"WITH __fs_r AS MATERIALIZED ({_semi_join(plan, f'({plan.rows()})', flagged)}), "
-        f"__fs_a AS MATERIALIZED (SELECT {', '.join(_outputs(plan, 'c', fresh=False))} "
-        f"FROM {flagged} AS {SPINE} ASOF LEFT JOIN (SELECT *, "
+    The source is read once or twice: for the keys of the picks created after `t` (`late`
+    says whether that is every flagged row, some or none), and, unless that covers every
+    flagged row, for the flagged (key, event time) pairs."""
+    key_matches = plan.key_matches(SPINE, "c")
+    same_event = [*key_matches, f"{SPINE}.{_EVENT} = c.__fs_event"]
+    late_keys = f"(SELECT * FROM {flagged} WHERE {_LATE})"
+    ctes = []
+    if late != "none":
+        ctes.append(f"__fs_r AS MATERIALIZED ({_semi_join(plan, f'({plan.rows()})', late_keys)})")
+    pairs_from = "__fs_r" if late == "late" else f"({plan.rows()})"
+    candidates = _semi_join(plan, pairs_from, flagged, ("__fs_event", _EVENT))
+    # Without the rule every row at the pick's event time counts; a missing created time is
+    # always known and loses every tie.
+    bound = f"{SPINE}.{SPINE_TIME}" if plan.refines else "'infinity'::TIMESTAMPTZ"
+    spine_items = [f"{SPINE}.*", f"{bound} AS __fs_bound"]
+    spine_rows = f"{flagged} AS {SPINE}"
+    if plan.refines:
+        # The rule changed the answer where the latest created row at the pick's event time
+        # (the plain join's answer) was created after `t`.
+        keys = [f"__fs_k{position}" for position in plan.key_positions]
+        latest = (
+            f"SELECT {', '.join([*keys, '__fs_event'])}, max(__fs_seen) AS __fs_latest "
+            f"FROM __fs_c GROUP BY ALL"
+        )
+        spine_items.append(f"coalesce(m.__fs_latest > {SPINE}.{SPINE_TIME}, false) AS {_HIDDEN}")
+        on = [*plan.key_matches(SPINE, "m"), f"{SPINE}.{_EVENT} = m.__fs_event"]
+        spine_rows += f" LEFT JOIN ({latest}) AS m ON {' AND '.join(on)}"
+    columns = [_ROW, *plan.value_columns, plan.event_column, plan.created_column]
+    if plan.refines:
+        columns.append(plan.hidden_column)
+    ctes += [
+        "__fs_c AS MATERIALIZED (SELECT *, "
         "coalesce(__fs_created, '-infinity'::TIMESTAMPTZ) AS __fs_seen "
-        f"FROM ({candidates})) AS c ON {' AND '.join(same_event)}), "
-        f"__fs_open AS MATERIALIZED (SELECT {SPINE}.* FROM {flagged} AS {SPINE} SEMI JOIN "
+        f"FROM ({candidates}))",
+        f"__fs_f AS MATERIALIZED (SELECT {', '.join(spine_items)} FROM {spine_rows})",
+        f"__fs_a AS MATERIALIZED (SELECT {', '.join(_outputs(plan, 'c', fresh=False))} "
+        f"FROM __fs_f AS {SPINE} ASOF LEFT JOIN __fs_c AS c ON {' AND '.join(same_event)} "
+        f"AND {SPINE}.__fs_bound >= c.__fs_seen)",
+    ]
+    sql = f"WITH {', '.join(ctes)}"
+    found = f"SELECT {', '.join(columns)} FROM __fs_a WHERE {plan.event_column} IS NOT NULL"
+    if late == "none":
+        return f"{sql} {found}"
+    return (
+        f"{sql}, __fs_open AS MATERIALIZED (SELECT {SPINE}.* FROM __fs_f AS {SPINE} SEMI JOIN "
         f"(SELECT {_ROW} FROM __fs_a WHERE {plan.event_column} IS NULL) AS p "
         f"ON {SPINE}.{_ROW} = p.{_ROW}) "
-        f"SELECT {columns} FROM __fs_a WHERE {plan.event_column} IS NOT NULL UNION ALL "
-        + (_best_by_join(plan) if by_join else _best_by_window(plan))
+        f"{found} UNION ALL " + (_best_by_join(plan) if by_join else _best_by_window(plan))
     )
 
 
@@ -169,6 +212,8 @@ def _best_by_join(plan: ViewPlan) -> str:
         f"j.b.{value} AS {name}"
         for value, name in zip([*values, "__fs_event", "__fs_created"], names, strict=True)
     ]
+    if plan.refines:
+        items.append(f"{SPINE}.{_HIDDEN} AS {plan.hidden_column}")
     return (
         f"SELECT {SPINE}.{_ROW}, {', '.join(items)} FROM __fs_open AS {SPINE} "
         f"LEFT JOIN ({best}) AS j ON {SPINE}.{_ROW} = j.{_ROW}"

@@ -23,10 +23,11 @@ from featurestore.offline import (
     SourceLocation,
     ViewSource,
     point_in_time_join,
+    profile,
     refine,
 )
 from featurestore.offline.gather import ParquetRows, gather, positional_source
-from featurestore.offline.profile import SourceProfile
+from featurestore.offline.profile import SourceProfile, tied_pairs_limit
 
 BASE = datetime(2024, 3, 10, 6, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
@@ -529,6 +530,7 @@ def _register(con: duckdb.DuckDBPyConnection, view: OracleView, folder: Path | N
     ),
     in_parquet=st.booleans(),
     method=st.sampled_from(["profile", "refine", "refine_by_window", "window"]),
+    ties_in_sort=st.booleans(),
 )
 def test_matches_brute_force_oracle(
     views: tuple[OracleView, ...],
@@ -538,10 +540,13 @@ def test_matches_brute_force_oracle(
     spine_zone: str | None,
     in_parquet: bool,
     method: str,
+    ties_in_sort: bool,
 ) -> None:
     """Every way of applying the rule (refining a plain join's late picks, by a join or a
     window, or one window over every row), and the one the profile chooses, give the oracle's
-    answer, and the hidden-row report its brute-force count."""
+    answer, and the hidden-row report its brute-force count; so do both ways of breaking
+    event-time ties (resolving the tied picks after a join on event time, or ordering by
+    (event, created) in the join)."""
     times = [None if row["t"] is None else at(row["t"]) for row in spine]
     spine_table = pa.table(
         {
@@ -570,6 +575,9 @@ def test_matches_brute_force_oracle(
         tempfile.TemporaryDirectory() as folder,
         mock.patch.object(SourceProfile, "backfilled", backfilled),
         mock.patch.object(refine, "MAX_JOINED_PAIRS", max_pairs),
+        mock.patch.object(
+            profile, "tied_pairs_limit", (lambda _: -1) if ties_in_sort else tied_pairs_limit
+        ),
     ):
         # Naive spine times must still be read as UTC, whatever the session's zone.
         con.execute("SET TimeZone = 'Asia/Kolkata'")
