@@ -139,9 +139,8 @@ class FeatureStore:
 
         `purpose` must be allowed by the rights of every feature, as for training sets."""
         from featurestore.offline.arrow_io import utc_microseconds
-        from featurestore.offline.engine import connect
+        from featurestore.offline.engines import open_engine
         from featurestore.offline.feast_sources import view_sources
-        from featurestore.offline.pit import point_in_time_join
         from featurestore.repo import policy_for_store
         from featurestore.training.builder import resolve_features
 
@@ -157,14 +156,16 @@ class FeatureStore:
             spine = f"({entity_df})"
         else:
             spine = utc_microseconds(pa.Table.from_pandas(entity_df, preserve_index=False))
-        with connect(store.config.offline_store) as con:
-            table = point_in_time_join(
-                con,
+        engine = open_engine(store)
+        try:
+            table = engine.historical_features(
                 spine,
                 view_sources(store, selection),
                 event_timestamp_column=event_timestamp_column,
                 as_known_at=as_known_at,
             ).table
+        finally:
+            engine.close()
         if output == "pandas":
             return table.to_pandas()
         if output == "batches":
