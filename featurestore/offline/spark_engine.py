@@ -184,10 +184,7 @@ class SparkEngine:
                 start,
                 end,
             )
-            table = _to_arrow(
-                cast(SparkRetrievalJob, job).to_spark_df(),
-                f"Reading the latest rows of `{source.name}`",
-            )
+            table = _to_arrow(job, f"Reading the latest rows of `{source.name}`")
         # Feast keeps rows with a null key; there is no online key to write them under.
         for key in source.join_keys:
             table = table.filter(pc.is_valid(table.column(key)))
@@ -224,9 +221,7 @@ class SparkEngine:
                 full_feature_names=True,
                 filter_by_created_timestamp=filter_by_created_timestamp,
             )
-            answer = _to_arrow(
-                cast(SparkRetrievalJob, job).to_spark_df(), "The point-in-time join on Spark"
-            )
+            answer = _to_arrow(job, "The point-in-time join on Spark")
         return _one_per_row(answer, len(entity_df))
 
     def _feature_view(self, view: ViewSource) -> FeatureView:
