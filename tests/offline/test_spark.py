@@ -47,7 +47,8 @@ SPINE_WHERE = (
     "scheduled_departure >= TIMESTAMPTZ '2013-03-04' "
     "AND scheduled_departure < TIMESTAMPTZ '2013-03-07'"
 )
-MATERIALIZE_START = datetime(2013, 3, 1, tzinfo=UTC)
+# From the planes snapshot (stamped 2013-01-01 00:00, the inclusive start) to a week in March.
+MATERIALIZE_START = datetime(2013, 1, 1, tzinfo=UTC)
 MATERIALIZE_END = datetime(2013, 3, 8, tzinfo=UTC)
 
 
