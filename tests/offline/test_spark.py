@@ -6,6 +6,7 @@ by two repos that differ only in `offline_store`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from featurestore.apply import apply_repo
 from featurestore.ingest import ingest_flights
 from featurestore.online.materialize import materialize
 from featurestore.repo import open_store
-from featurestore.settings import load_settings
+from featurestore.settings import Settings, load_settings
 from featurestore.training import SplitSpec, TrainingSetRequest, build_training_set
 
 pyspark = pytest.importorskip("pyspark")
@@ -50,6 +51,9 @@ SPINE_WHERE = (
 # From the planes snapshot (stamped 2013-01-01 00:00, the inclusive start) to a week in March.
 MATERIALIZE_START = datetime(2013, 1, 1, tzinfo=UTC)
 MATERIALIZE_END = datetime(2013, 3, 8, tzinfo=UTC)
+
+
+SETTINGS: dict[str, Settings] = {}
 
 
 def with_database(redis_url: str, database: int) -> str:
@@ -85,6 +89,7 @@ def stores(
     duck = load_settings(data_dir=data_dir, repo_path=duck_repo, redis_url=redis_url)
     apply_repo(duck, redis_url)
     spark = load_settings(data_dir=data_dir, repo_path=spark_repo, redis_url=redis_url)
+    SETTINGS.update(duckdb=duck, spark=spark)
     return {"duckdb": open_store(duck, redis_url), "spark": open_store(spark, redis_url)}
 
 
@@ -162,3 +167,32 @@ def test_materialize_through_spark_writes_the_same_online_values(
         client.close()
     assert len(states["duckdb"]) > 100
     assert states["spark"] == states["duckdb"]
+
+
+@pytest.mark.parametrize("view", ["plane_attributes", "route_attributes"])
+def test_catalog_coverage_on_spark_equals_duckdb(
+    stores: dict[str, FeatureStore], redis_url: str, view: str
+) -> None:
+    from featurestore.catalog.service import CatalogService
+
+    answers = {}
+    for engine in ("duckdb", "spark"):
+        # Both repos share a data dir: drop the other engine's cached figures first.
+        shutil.rmtree(SETTINGS[engine].data_dir / "catalog" / "coverage", ignore_errors=True)
+        answers[engine], cached = CatalogService(SETTINGS[engine], redis_url).view_coverage(view)
+        assert not cached
+    duck, spark = answers["duckdb"], answers["spark"]
+    assert duck.rows > 0
+    assert (spark.rows, spark.entities) == (duck.rows, duck.entities)
+    assert (spark.first_event, spark.last_event, spark.last_created) == (
+        duck.first_event,
+        duck.last_event,
+        duck.last_created,
+    )
+    assert spark.features == tuple(
+        dataclasses.replace(
+            feature, mean=None if feature.mean is None else pytest.approx(feature.mean, rel=1e-12)
+        )
+        for feature in duck.features
+    )
+    assert any(feature.top_values for feature in duck.features) or view != "plane_attributes"
