@@ -27,9 +27,9 @@ import uuid
 from contextlib import ExitStack
 
 from featurestore.apply import apply_repo
-from featurestore.ingest import ingest_flights
+from featurestore.examples.flights import ingest_flights
+from featurestore.examples.flights.events import departure_events, encode_event, replay_flights
 from featurestore.kafka import make_consumer, make_producer
-from featurestore.replay import departure_events, encode_event, replay_flights
 from featurestore.services import EmbeddedBroker, EmbeddedRedis
 from featurestore.settings import load_settings
 from streaming.config import StreamOptions

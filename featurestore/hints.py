@@ -1,7 +1,7 @@
 """Examples for error messages and placeholders, taken from the user's own registry.
 
 A message that says "send JSON like …" names the repo's first feature service and entity, not
-the flights example; with nothing registered it falls back to neutral placeholders.
+the bundled example; with nothing registered it falls back to neutral placeholders.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import json
 import logging
 
 from feast import FeatureStore
+
+from featurestore.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +27,8 @@ def example_request(store: FeatureStore) -> str:
             return NEUTRAL_REQUEST
         service = services[0]
         view_name = service.feature_view_projections[0].name
-        view = store.registry.get_any_feature_view(view_name, store.project)
-        join_keys = list(getattr(view, "join_keys", None) or ["<join key>"])
+        view = Registry(store).feature_view(view_name)
+        join_keys = list(view.join_keys or ["<join key>"])
         body = {"feature_service": service.name, "entities": {join_keys[0]: ["<value>"]}}
         return json.dumps(body)
     except Exception:  # an example must never turn one error into another
@@ -37,8 +39,8 @@ def example_request(store: FeatureStore) -> str:
 def example_refs(store: FeatureStore, count: int = 2) -> str:
     """Up to `count` registered `view:feature` refs, space-separated."""
     try:
-        views = sorted(store.list_feature_views(), key=lambda v: v.name)
-        refs = [f"{view.name}:{field.name}" for view in views for field in view.features]
+        views = sorted(Registry(store).views(), key=lambda v: v.name)
+        refs = [ref for view in views for ref in view.refs]
         return " ".join(refs[:count]) or NEUTRAL_REFS
     except Exception:
         logger.debug("no example refs from the registry", exc_info=True)

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from feast import Entity, FeatureService, FeatureView, OnDemandFeatureView
 from feast.data_source import DataSource
 
-from featurestore.errors import ErrorKind, RetrievalError, TerminalError
+from featurestore.errors import ErrorKind, ObjectNotFoundError, TerminalError
 from featurestore.layers import FROM_DEFINITIONS, RegisteredLayer
 from featurestore.metadata import PII_ORDER, RightsTerms, parse_rights
+from featurestore.registry import view_of_ref
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,8 @@ class Policy:
             return self._odfv_rights(self._odfvs[view_name])
         view = self._views.get(view_name)
         if view is None:
-            raise RetrievalError(
-                f"Feature view `{view_name}` is not registered; run `featurestore apply` or "
-                "check the name."
-            )
+            known = [*self._views, *self._odfvs]
+            raise ObjectNotFoundError("feature view", view_name, known=known)
         chain = [
             *self._source_chain(view),
             *self._entity_chain(view),
@@ -152,7 +151,7 @@ class Policy:
         """Effective terms of a feature service: the intersection of its views' terms."""
         service = self._services.get(service_name)
         if service is None:
-            raise RetrievalError(f"Feature service `{service_name}` is not registered.")
+            raise ObjectNotFoundError("feature service", service_name, known=self._services)
         chain = [
             link
             for projection in service.feature_view_projections
@@ -172,10 +171,10 @@ class Policy:
         if feature_service is not None:
             service = self._services.get(feature_service)
             if service is None:
-                raise RetrievalError(f"Feature service `{feature_service}` is not registered.")
+                raise ObjectNotFoundError("feature service", feature_service, known=self._services)
             service_chain = self._stated("feature_service", service.name, service.tags)
         for ref in feature_refs:
-            view_name = ref.partition(":")[0]
+            view_name = view_of_ref(ref)
             rights = terms.get(view_name)
             if rights is None:
                 rights = self.view_rights(view_name)
@@ -191,7 +190,7 @@ class Policy:
         """Effective terms of a data source: the terms it states itself."""
         source = self._sources.get(source_name)
         if source is None:
-            raise RetrievalError(f"Data source `{source_name}` is not registered.")
+            raise ObjectNotFoundError("data source", source_name, known=self._sources)
         return _effective(
             "data source", source.name, self._stated("data_source", source.name, source.tags)
         )
@@ -200,12 +199,12 @@ class Policy:
         """Effective terms of an entity: the terms it states about its key."""
         entity = self._entities.get(entity_name)
         if entity is None:
-            raise RetrievalError(f"Entity `{entity_name}` is not registered.")
+            raise ObjectNotFoundError("entity", entity_name, known=self._entities)
         return _effective("entity", entity.name, self._stated("entity", entity.name, entity.tags))
 
     def features_rights(self, kind: str, name: str, feature_refs: Sequence[str]) -> EffectiveRights:
         """Effective terms of anything built from `feature_refs`, e.g. a training set or model."""
-        views = dict.fromkeys(ref.partition(":")[0] for ref in feature_refs)
+        views = dict.fromkeys(view_of_ref(ref) for ref in feature_refs)
         chain = [link for view in views for link in self.view_rights(view).chain]
         return _effective(kind, name, chain)
 

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
@@ -18,9 +18,11 @@ from feast.repo_operations import parse_repo
 
 from featurestore.definitions import using_data_dir
 from featurestore.errors import ConfigError, FeatureStoreError
-from featurestore.layers import RegisteredLayer
-from featurestore.policy import Policy
 from featurestore.settings import Settings, repo_search_description
+
+if TYPE_CHECKING:
+    from featurestore.layers import RegisteredLayer
+    from featurestore.policy import Policy
 
 FEATURE_STORE_YAML = "feature_store.yaml"
 
@@ -122,7 +124,7 @@ def _importable(repo_path: Path) -> Iterator[None]:
     changes directory into the repo for its duration (not thread-safe, like `feast apply`).
     """
     # Drop this repo's modules, and same-named modules of another repo loaded earlier in the
-    # process (e.g. a copy of it): `import flights_sources` would otherwise get the stale one.
+    # process (e.g. a copy of it): `import sources` would otherwise get the stale one.
     local_names = {path.stem for path in repo_path.glob("*.py")}
     for name, module in list(sys.modules.items()):
         origin = getattr(module, "__file__", None)
@@ -152,15 +154,6 @@ def data_dir_of(store: FeatureStore) -> Path:
 def policy_for_store(store: FeatureStore, registered: RegisteredLayer | None = None) -> Policy:
     """The rights policy over everything registered in the store's project: declared terms
     from the registry and registered terms from the catalog store of the same data dir."""
-    from featurestore.catalog.registered import read_layer
+    from featurestore.registry import Registry
 
-    views = {view.name: view for view in store.list_feature_views()}
-    views.update({view.name: view for view in store.list_stream_feature_views()})
-    return Policy(
-        data_sources=store.list_data_sources(),
-        feature_views=views.values(),
-        on_demand_feature_views=store.list_on_demand_feature_views(),
-        feature_services=store.list_feature_services(),
-        entities=store.list_entities(),
-        registered=read_layer(data_dir_of(store)) if registered is None else registered,
-    )
+    return Registry(store).policy(registered)

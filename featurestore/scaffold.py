@@ -11,7 +11,6 @@ import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,9 +25,8 @@ FEATURE_SERVICE = "return_model_v1"
 LABEL = "returned"
 
 
-class Template(StrEnum):
-    minimal = "minimal"
-    flights = "flights"
+MINIMAL = "minimal"
+"""The template for a team's own data."""
 
 
 @dataclass(frozen=True)
@@ -42,18 +40,19 @@ class Scaffolded:
     next_commands: list[str]
 
 
-def init_repo(root: Path, template: Template = Template.minimal) -> Scaffolded:
-    """Write `root/feature_repo/` and `root/data/`; refuse to overwrite an existing repo."""
+def init_repo(root: Path, template: str = MINIMAL) -> Scaffolded:
+    """Write `root/feature_repo/` and `root/data/`; refuse to overwrite an existing repo.
+
+    `template` is `minimal` (your own data) or the name of an example (`featurestore.examples`).
+    """
     repo_path = root / REPO_FOLDER
-    if (repo_path / "feature_store.yaml").exists():
-        raise ConfigError(
-            "init",
-            root,
-            f"`{repo_path}` already holds a feature repo; pick another folder or remove it",
-        )
+    _refuse_existing(root, repo_path)
     data_dir = root / "data"
-    if template is Template.flights:
-        return _flights(root, repo_path, data_dir)
+    if template != MINIMAL:
+        from featurestore.examples import example
+
+        scaffolded: Scaffolded = example(template).scaffold_repo(root)
+        return scaffolded
     project = _project_name(root)
     repo_path.mkdir(parents=True, exist_ok=True)
     files = [
@@ -75,19 +74,29 @@ def init_repo(root: Path, template: Template = Template.minimal) -> Scaffolded:
     )
 
 
-def _flights(root: Path, repo_path: Path, data_dir: Path) -> Scaffolded:
-    from featurestore.demo import bundled_repo
-
+def copied_repo(root: Path, source_repo: Path, next_commands: list[str]) -> Scaffolded:
+    """A repo made by copying `source_repo` (an example's) to `root/feature_repo/`."""
+    repo_path = root / REPO_FOLDER
+    _refuse_existing(root, repo_path)
     shutil.copytree(
-        bundled_repo(), repo_path, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
+        source_repo, repo_path, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
     )
     return Scaffolded(
         root=root,
         repo_path=repo_path,
-        data_dir=data_dir,
+        data_dir=root / "data",
         files=sorted(repo_path.iterdir()),
-        next_commands=["featurestore ingest flights", "featurestore apply"],
+        next_commands=next_commands,
     )
+
+
+def _refuse_existing(root: Path, repo_path: Path) -> None:
+    if (repo_path / "feature_store.yaml").exists():
+        raise ConfigError(
+            "init",
+            root,
+            f"`{repo_path}` already holds a feature repo; pick another folder or remove it",
+        )
 
 
 def _project_name(root: Path) -> str:

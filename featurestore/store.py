@@ -140,13 +140,12 @@ class FeatureStore:
         `purpose` must be allowed by the rights of every feature, as for training sets."""
         from featurestore.offline.arrow_io import utc_microseconds
         from featurestore.offline.engines import open_engine
-        from featurestore.offline.feast_sources import view_sources
-        from featurestore.repo import policy_for_store
-        from featurestore.training.builder import resolve_features
+        from featurestore.registry import Registry
 
         store = self.feast
-        selection, refs = resolve_features(store, features)
-        policy_for_store(store).check(purpose, refs).raise_if_denied()
+        registry = Registry(store)
+        resolved = registry.resolve(features)
+        registry.policy().check(purpose, resolved.refs, resolved.service_name).raise_if_denied()
         spine: pa.Table | str
         if isinstance(entity_df, pa.Table):
             spine = utc_microseconds(entity_df)
@@ -160,7 +159,7 @@ class FeatureStore:
         try:
             table = engine.historical_features(
                 spine,
-                view_sources(store, selection),
+                [view.view_source() for view in resolved.views],
                 event_timestamp_column=event_timestamp_column,
                 as_known_at=as_known_at,
             ).table

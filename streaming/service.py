@@ -15,7 +15,7 @@ from feast import FeatureStore, KafkaSource, StreamFeatureView
 from featurestore.aggregations import WindowSpec
 from featurestore.aggregations.flights import SPECS
 from featurestore.errors import ConfigError, TerminalError
-from featurestore.kafka import ensure_topics, make_consumer, make_producer
+from featurestore.kafka import TOPIC_PARTITIONS, ensure_topics, make_consumer, make_producer
 from featurestore.online.writer import OnlineWriter
 from featurestore.repo import open_store
 from featurestore.settings import Settings
@@ -26,8 +26,6 @@ from streaming.metrics import StreamMetrics
 from streaming.offline_log import OfflineLog
 
 logger = logging.getLogger(__name__)
-
-TOPIC_PARTITIONS = 3
 
 
 class StreamDefinitionError(TerminalError):

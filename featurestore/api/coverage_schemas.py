@@ -181,7 +181,8 @@ class SpineIn(BaseModel):
     entity_rows: list[dict[str, str | int | float | bool | None]] = Field(
         min_length=1,
         max_length=MAX_SPINE_ROWS,
-        description='Rows such as `{"origin": "JFK", "event_timestamp": "2013-06-01T12:00:00Z"}`.',
+        description='Rows such as `{"customer_id": 1001, "event_timestamp": '
+        '"2026-06-01T12:00:00Z"}`.',
     )
     features: list[str] = Field(default_factory=list, description="Features; empty = all.")
     event_timestamp_column: str = Field(

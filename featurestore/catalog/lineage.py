@@ -55,7 +55,7 @@ class Lineage:
 
 
 def node_id(kind: ObjectKind | str, name: str) -> str:
-    """A node's id, e.g. `feature_view:weather_hourly`."""
+    """A node's id, e.g. `feature_view:customer_daily_stats`."""
     return f"{ObjectKind(kind).value}:{name}"
 
 

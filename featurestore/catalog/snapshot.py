@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from featurestore.inventory import DUMMY_ENTITY_NAME
 from featurestore.layers import EMPTY, Effective, RegisteredLayer, merge
 from featurestore.metadata import FieldSemantics, parse_semantics
 from featurestore.policy import Policy, feature_refs_of
+from featurestore.registry import Registry, normalised_ttl, view_kind
 from featurestore.repo import data_dir_of, policy_for_store
 
 logger = logging.getLogger(__name__)
@@ -91,8 +91,7 @@ def build_catalog(store: FeatureStore, registered: RegisteredLayer | None = None
             version=layered.version,
         )
     views: list[tuple[ViewKind, AnyView]] = [
-        *(("batch", view) for view in store.list_feature_views()),
-        *(("stream", view) for view in store.list_stream_feature_views()),
+        *((view_kind(view), view) for view in Registry(store).feature_views()),
         *(("on_demand", view) for view in store.list_on_demand_feature_views()),
     ]
     raw_sources = {source.name: source for source in store.list_data_sources()}
@@ -146,7 +145,7 @@ def _view_entry(kind: ViewKind, view: AnyView, policy: Policy, layered: _Layered
             provenance=layered.provenance,
             version=layered.version,
         )
-    ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+    ttl = normalised_ttl(view.ttl)
     return ViewEntry(
         name=view.name,
         kind=kind,

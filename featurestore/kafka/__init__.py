@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from featurestore.kafka.clients import (
+    TOPIC_PARTITIONS,
     KafkaRejectedError,
     KafkaUnavailableError,
     ensure_topics,
@@ -12,6 +13,7 @@ from featurestore.kafka.clients import (
 )
 
 __all__ = [
+    "TOPIC_PARTITIONS",
     "KafkaRejectedError",
     "KafkaUnavailableError",
     "ensure_topics",

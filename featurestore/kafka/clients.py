@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Final
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -72,6 +72,10 @@ def make_producer(bootstrap_servers: str, **overrides: Any) -> KafkaProducer:
     settings = {**PRODUCER_DEFAULTS, **overrides}
     with kafka_errors("connect a producer", bootstrap_servers):
         return KafkaProducer(bootstrap_servers=bootstrap_servers, **settings)
+
+
+TOPIC_PARTITIONS: Final = 3
+"""Partitions of each event topic featurestore creates (replay and the consumer agree on it)."""
 
 
 def ensure_topics(bootstrap_servers: str, topics: Mapping[str, int]) -> None:

@@ -37,7 +37,7 @@ class OfflineStoreError(TerminalError):
 @contextlib.contextmanager
 def duckdb_errors(action: str, hint: str = "") -> Iterator[None]:
     """Translate duckdb exceptions raised while doing `action` (e.g. `join the spine to
-    feature view weather_hourly`); `hint` says what to fix when the input is at fault."""
+    feature view customer_daily_stats`); `hint` says what to fix when the input is at fault."""
     try:
         yield
     except duckdb.OutOfMemoryException as exc:

@@ -43,6 +43,7 @@ from featurestore.offline.knowledge import KnowledgeTimeWarning, knowledge_time_
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.pit_sql import utc_timestamp_sql
 from featurestore.offline.table_queries import latest_rows_sql, rows_in_range_sql
+from featurestore.registry import refs_by_view, view_of_ref
 from featurestore.sql import quote_ident
 
 logger = logging.getLogger(__name__)
@@ -92,9 +93,7 @@ class AsofRetrievalJob(RetrievalJob):
         self._feature_views = feature_views
         odfv_names = {odfv.projection.name_to_use() for odfv in odfvs}
         self._all_refs = feature_refs
-        self._feature_refs = [
-            ref for ref in feature_refs if ref.partition(":")[0] not in odfv_names
-        ]
+        self._feature_refs = [ref for ref in feature_refs if view_of_ref(ref) not in odfv_names]
         self._entity_df = entity_df
         self._odfvs = odfvs
         self._full_feature_names = full_feature_names
@@ -152,10 +151,7 @@ class AsofRetrievalJob(RetrievalJob):
 
     def _run(self) -> PointInTimeResult:
         repo_path = Path(self._config.repo_path) if self._config.repo_path else None
-        requested: dict[str, list[str]] = {}
-        for ref in self._feature_refs:
-            view_name, _, feature = ref.partition(":")
-            requested.setdefault(view_name, []).append(feature)
+        requested = refs_by_view(self._feature_refs)
         sources = [
             source_of_view(view, requested[name], repo_path)
             for view in self._feature_views

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from featurestore.offline.feast_sources import KNOWLEDGE_TIME_TAG
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.source import ViewSource
+from featurestore.registry import KNOWLEDGE_TIME_TAG
 
 MOSTLY_HIDDEN = 0.5
 """Share of entity rows above which the rule probably hides a one-load backfill."""

@@ -18,7 +18,7 @@ class OnlineStoreError(TerminalError):
 
 @contextlib.contextmanager
 def redis_errors(action: str) -> Iterator[None]:
-    """Translate redis-py exceptions raised while doing `action` (e.g. `write weather_hourly`)."""
+    """Translate redis-py exceptions raised while doing `action` (e.g. `write daily_stats`)."""
     try:
         yield
     except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:

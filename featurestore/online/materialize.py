@@ -16,14 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 from feast import FeatureStore, FeatureView
-from feast.infra.offline_stores.file_source import FileSource
 
-from featurestore.errors import RetrievalError, TerminalError
+from featurestore.errors import TerminalError
 from featurestore.offline.engines import open_engine
-from featurestore.offline.feast_sources import source_location
 from featurestore.offline.source import ViewSource
 from featurestore.online.writer import OnlineWriter
 from featurestore.progress import Reporter, SilentReporter
+from featurestore.registry import Registry, resolve_view
 
 logger = logging.getLogger(__name__)
 
@@ -108,21 +107,17 @@ def incremental_start(view: FeatureView, end: datetime) -> datetime:
 
 def views_to_materialize(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
     """The named views, or every online batch and stream feature view of the project."""
-    registered: dict[str, FeatureView] = {
-        view.name: view for view in store.list_feature_views() if view.online
-    }
-    registered.update(
-        {view.name: view for view in store.list_stream_feature_views() if view.online}
-    )
+    registry = Registry(store)
     if names is None:
-        return list(registered.values())
-    unknown = [name for name in names if name not in registered]
-    if unknown:
+        return registry.feature_views(online=True)
+    views = [registry.feature_view(name) for name in names]
+    offline_only = [view.name for view in views if not view.online]
+    if offline_only:
         raise MaterializationError(
-            f"No online feature view named {', '.join(f'`{name}`' for name in unknown)}; "
-            f"the online views are {', '.join(f'`{name}`' for name in sorted(registered))}."
+            f"Feature view(s) {', '.join(f'`{name}`' for name in offline_only)} are not online "
+            "(`online=False`), so there is nothing to materialize; drop them from the list."
         )
-    return [registered[name] for name in names]
+    return views
 
 
 def _materialize_view(
@@ -167,22 +162,9 @@ def _materialize_view(
 
 
 def latest_source(store: FeatureStore, view: FeatureView) -> ViewSource:
-    """Where a view's latest values come from: its Parquet batch source and columns."""
-    source = view.batch_source
-    if not isinstance(source, FileSource):
-        raise RetrievalError(
-            f"Feature view `{view.name}` reads a {type(source).__name__}; materialization reads "
-            "Parquet FileSources. Give it a FileSource batch source."
-        )
-    return ViewSource(
-        name=view.name,
-        location=source_location(source, store.config.repo_path),
-        join_keys=tuple(view.join_keys),
-        # A stream feature view lists its entity columns among its features too.
-        features=tuple(field.name for field in view.features if field.name not in view.join_keys),
-        timestamp_field=source.timestamp_field,
-        created_timestamp_field=source.created_timestamp_column or None,
-    )
+    """Where a view's latest values come from: its Parquet batch source and columns (the
+    created time always breaks ties between rows of one event time)."""
+    return resolve_view(view, None, store.config.repo_path).view_source(knowledge_time=False)
 
 
 def _aware(moment: datetime) -> datetime:

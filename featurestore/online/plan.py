@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from feast import FeatureService, FeatureStore, FeatureView
-from feast.errors import FeastObjectNotFoundException
+from feast import FeatureService, FeatureStore
 from feast.value_type import ValueType
 
-from featurestore.errors import ObjectNotFoundError, RetrievalError
+from featurestore.errors import RetrievalError
 from featurestore.online.decoding import decode_value
 from featurestore.online.encoding import field_name, timestamp_field
 from featurestore.policy import Policy
+from featurestore.registry import Registry, ResolvedView
 
 _U32 = struct.Struct("<I")
 # Serialized Values of a fixed size: the tag byte, then a struct code (double, float, bool).
@@ -144,26 +144,12 @@ def resolve_plan(
 ) -> ReadPlan:
     """The plan for a feature service (object or name) or `view:feature` refs; refuses a
     purpose their rights do not allow."""
-    service: FeatureService | None = None
-    if isinstance(features, str):
-        service = _feature_service(store, features)
-    elif isinstance(features, FeatureService):
-        service = features
-    wanted = _wanted(service, features)
-    views = []
-    for (view_name, alias, key_map), names in wanted.items():
-        view = _feature_view(store, view_name)
-        known = {field.name for field in view.features}
-        for name in names:
-            if name not in known:
-                raise ObjectNotFoundError(
-                    "feature", f"{alias}:{name}", f"`{alias}` has {', '.join(sorted(known))}"
-                )
-        views.append(_view_read(store.project, view, alias, names, key_map, full_feature_names))
+    resolved = Registry(store, allow_cache=True).resolve(features)
+    views = [_view_read(store.project, view, full_feature_names) for view in resolved.views]
     refs = tuple(f"{view.name}:{name}" for view in views for name in view.features)
     if not refs:
         raise RetrievalError("The request names no features; pass `features` or a service.")
-    policy.check(purpose, refs, service.name if service else None).raise_if_denied()
+    policy.check(purpose, refs, resolved.service_name).raise_if_denied()
     output = tuple(name for view in views for name in view.output_names)
     duplicates = sorted({name for name in output if output.count(name) > 1})
     if duplicates:
@@ -172,91 +158,43 @@ def resolve_plan(
             "one view; pass `full_feature_names=True` to prefix them with the view name."
         )
     keys = tuple(dict.fromkeys(key for view in views for key in view.request_keys))
-    return ReadPlan(refs, tuple(views), output, keys, service.name if service else None)
+    return ReadPlan(refs, tuple(views), output, keys, resolved.service_name)
 
 
-_Wanted = dict[tuple[str, str, tuple[tuple[str, str], ...]], list[str]]
-
-
-def _wanted(service: FeatureService | None, features: object) -> _Wanted:
-    wanted: _Wanted = {}
-    if service is not None:
-        for projection in service.feature_view_projections:
-            key = (
-                projection.name,
-                projection.name_to_use(),
-                tuple(projection.join_key_map.items()),
-            )
-            wanted.setdefault(key, []).extend(field.name for field in projection.features)
-        return wanted
-    for ref in features if isinstance(features, Sequence) else ():
-        view_name, sep, feature = str(ref).partition(":")
-        if not sep or not view_name or not feature:
-            raise RetrievalError(
-                f"Feature ref `{ref}` is not of the form `view:feature`; name a registered "
-                "feature view and one of its features."
-            )
-        wanted.setdefault((view_name, view_name, ()), []).append(feature)
-    return wanted
-
-
-def _feature_service(store: FeatureStore, name: str) -> FeatureService:
-    try:
-        return store.get_feature_service(name, allow_cache=True)
-    except FeastObjectNotFoundException:
-        raise ObjectNotFoundError("feature service", name) from None
-
-
-def _feature_view(store: FeatureStore, name: str) -> FeatureView:
-    try:
-        view = store.registry.get_any_feature_view(name, store.project, allow_cache=True)
-    except FeastObjectNotFoundException:
-        raise ObjectNotFoundError("feature view", name) from None
-    if not isinstance(view, FeatureView):
-        raise RetrievalError(
-            f"`{name}` is a {type(view).__name__}; online reads serve batch and stream feature "
-            "views."
-        )
-    return view
-
-
-def _view_read(
-    project: str,
-    view: FeatureView,
-    alias: str,
-    features: list[str],
-    key_map: tuple[tuple[str, str], ...],
-    full_feature_names: bool,
-) -> ViewRead:
-    types = {column.name: column.dtype.to_value_type() for column in view.entity_columns}
+def _view_read(project: str, view: ResolvedView, full_feature_names: bool) -> ViewRead:
+    types = {key.name: key.value_type for key in view.join_keys}
     unsupported = [key for key, kind in types.items() if kind not in _KEY_VALUE]
     if unsupported:
         raise RetrievalError(
             f"Join key(s) {', '.join(f'`{key}`' for key in unsupported)} of feature view "
-            f"`{view.name}` have a type Feast cannot key Redis by; use STRING, BYTES or integers."
+            f"`{view.view_name}` have a type Feast cannot key Redis by; use STRING, BYTES or "
+            "integers."
         )
     join_keys = sorted(types)
     prefix = _U32.pack(len(join_keys)) + b"".join(
         _U32.pack(ValueType.STRING.value) + _U32.pack(len(key.encode())) + key.encode()
         for key in join_keys
     )
-    renamed = dict(key_map)
-    features = list(dict.fromkeys(features))
-    dtypes = {field.name: field.dtype.to_value_type() for field in view.features}
+    renamed = dict(zip(view.join_key_names, view.spine_join_keys, strict=False))
+    features = view.feature_names
+    dtypes = {feature.name: feature.value_type for feature in view.features}
     layouts = [_FIXED_WIDTH.get(dtypes[name]) for name in features]
     fixed = [layout for layout in layouts if layout is not None]
     packed = struct.Struct("<" + "".join(f"B{code}" for _, code in fixed)) if fixed else None
-    ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+    alias = view.name
     return ViewRead(
-        name=view.name,
+        name=view.view_name,
         request_keys=tuple(renamed.get(key, key) for key in join_keys),
         key_types=tuple(types[key] for key in join_keys),
         key_prefix=prefix,
         project=project.encode(),
-        features=tuple(features),
+        features=features,
         output_names=tuple(f"{alias}__{name}" if full_feature_names else name for name in features),
-        fields=(*(field_name(view.name, name) for name in features), timestamp_field(view.name)),
-        ttl_micros=ttl // timedelta(microseconds=1) if ttl else None,
+        fields=(
+            *(field_name(view.view_name, name) for name in features),
+            timestamp_field(view.view_name),
+        ),
+        ttl_micros=view.ttl // timedelta(microseconds=1) if view.ttl else None,
         packed=packed if len(fixed) == len(features) else None,
         packed_tags=tuple(tag for tag, _ in fixed),
     )

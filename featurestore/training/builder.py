@@ -14,20 +14,17 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from feast import FeatureService, FeatureStore
+from feast import FeatureStore
 
 from featurestore.errors import FeatureStoreError, RetrievalError
-from featurestore.hints import example_refs
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
 from featurestore.offline.engine import connect
 from featurestore.offline.engines import open_engine
-from featurestore.offline.feast_sources import view_sources
 from featurestore.offline.knowledge import knowledge_time_report
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.source import SourceLocation
-from featurestore.policy import feature_refs_of
 from featurestore.progress import Reporter, SilentReporter
-from featurestore.repo import policy_for_store
+from featurestore.registry import Registry
 from featurestore.sql import quote_ident, quote_literal
 from featurestore.training import manifest as mf
 from featurestore.training.splits import SPLIT_NAMES, SplitSpec, assign_splits
@@ -93,11 +90,13 @@ def build_training_set(
         )
     task = f"training set {request.name}"
     reporter.start(task, total=5)
-    selection, refs = resolve_features(store, request.features)
-    policy = policy_for_store(store)
-    service_name = selection.name if isinstance(selection, FeatureService) else None
-    policy.check(request.purpose, refs, service_name).raise_if_denied()
-    sources = view_sources(store, selection)
+    registry = Registry(store)
+    resolved = registry.resolve(request.features)
+    refs = list(resolved.refs)
+    policy = registry.policy()
+    policy.check(request.purpose, refs, resolved.service_name).raise_if_denied()
+    sources = [view.view_source() for view in resolved.views]
+    definitions = {view.name: view.feast_view for view in resolved.views}
     reporter.advance(task)
 
     # The spine is read and deduplicated in memory by DuckDB whatever the engine (a spine
@@ -138,9 +137,7 @@ def build_training_set(
         "event_timestamp_column": request.event_timestamp_column,
         "views": {
             source.name: {
-                "definition_sha256": mf.view_definition_sha256(
-                    store.registry.get_any_feature_view(source.name, store.project)  # type: ignore[arg-type]
-                ),
+                "definition_sha256": mf.view_definition_sha256(definitions[source.name]),
                 "source": source.table,
                 "source_files": _fingerprints(source.location),
                 "ttl_seconds": source.ttl.total_seconds() if source.ttl else None,
@@ -194,22 +191,6 @@ def build_training_set(
         warnings=report.warnings + assignment.warnings,
         fractions=assignment.fractions,
     )
-
-
-def resolve_features(
-    store: FeatureStore, features: str | Sequence[str]
-) -> tuple[FeatureService | Sequence[str], list[str]]:
-    """The registered service named `features` (or the refs as given), and its feature refs."""
-    if isinstance(features, str):
-        try:
-            service = store.get_feature_service(features)
-        except Exception as exc:
-            raise RetrievalError(
-                f"Feature service `{features}` is not registered; run `featurestore apply` or "
-                f"pass feature refs such as `{example_refs(store, 1)}`."
-            ) from exc
-        return service, feature_refs_of(service)
-    return features, list(features)
 
 
 def _deduplicated_spine(

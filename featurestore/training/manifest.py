@@ -14,6 +14,7 @@ import pyarrow as pa
 from feast import FeatureStore, FeatureView
 
 from featurestore.policy import Policy
+from featurestore.registry import Registry
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -75,9 +76,8 @@ def registry_version(store: FeatureStore) -> str:
 
     Views are read back as Feast objects, as for `view_definition_sha256`: the raw registry
     bytes change when Feast re-serialises an unchanged view (after a materialization)."""
-    views = {view.name: view for view in store.list_feature_views()}
-    views.update({view.name: view for view in store.list_stream_feature_views()})
-    digests = sorted(view_definition_sha256(view) for view in views.values())
+    views = Registry(store).feature_views()
+    digests = sorted(view_definition_sha256(view) for view in views)
     return hashlib.sha256("".join(digests).encode()).hexdigest()[:16]
 
 

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestore.errors import SourceDataError
-from featurestore.ingest import IngestResult, ingest_flights, source_files
-from featurestore.ingest.flights import MARKER_NAME, TASK
+from featurestore.examples.flights import IngestResult, ingest_flights, source_files
+from featurestore.examples.flights.ingest import MARKER_NAME, TASK
 
 pytestmark = pytest.mark.integration
 

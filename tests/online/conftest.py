@@ -12,7 +12,7 @@ import redis
 from online_repo import PRISTINE_REGISTRY, MiniRepo, with_database
 
 from featurestore.apply import apply_repo
-from featurestore.ingest import ingest_flights
+from featurestore.examples.flights import ingest_flights
 from featurestore.repo import open_store
 from featurestore.settings import Settings, load_settings
 

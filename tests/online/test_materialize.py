@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 from online_repo import NOW, MiniRepo, driver_rows, driver_stats_view, timestamps
 
+from featurestore.errors import ObjectNotFoundError
 from featurestore.online.materialize import (
     MaterializationError,
     ViewMaterialized,
@@ -108,5 +109,5 @@ def test_a_first_incremental_run_starts_one_ttl_before_its_end(history: MiniRepo
 def test_start_after_end_and_unknown_views_are_refused(history: MiniRepo) -> None:
     with pytest.raises(MaterializationError, match="is after the end"):
         materialize(history.store, history.redis, NOW, NOW - HOUR)
-    with pytest.raises(MaterializationError, match="No online feature view named `nope`"):
+    with pytest.raises(ObjectNotFoundError, match="feature view `nope` does not exist"):
         materialize(history.store, history.redis, NOW - HOUR, NOW, views=["nope"])

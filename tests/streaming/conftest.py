@@ -19,9 +19,9 @@ import redis
 
 from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
 from featurestore.apply import apply_repo
-from featurestore.ingest import ingest_flights
+from featurestore.examples.flights import ingest_flights
+from featurestore.examples.flights.events import departure_events
 from featurestore.online.client import OnlineClient
-from featurestore.replay import departure_events
 from featurestore.repo import open_store
 from featurestore.settings import Settings, load_settings
 from streaming.config import StreamOptions

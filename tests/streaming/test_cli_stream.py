@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from featurestore.replay import replay_flights
+from featurestore.examples.flights.events import replay_flights
 from featurestore.services import free_port
 
 if TYPE_CHECKING:

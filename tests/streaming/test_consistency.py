@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 
 from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
+from featurestore.examples.flights.events import departure_events, replay_flights
 from featurestore.offline.retrieval import historical_features
-from featurestore.replay import departure_events, replay_flights
 from featurestore.repo import open_store
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from featurestore.replay import replay_flights
+from featurestore.examples.flights.events import replay_flights
 
 if TYPE_CHECKING:
     from conftest import StreamEnv

@@ -13,8 +13,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
+from featurestore.examples.flights.events import departure_events, encode_event, replay_flights
 from featurestore.kafka import make_producer
-from featurestore.replay import departure_events, encode_event, replay_flights
 from featurestore.services import EmbeddedRedis
 from streaming.consumer import StreamConsumer
 from streaming.service import build_consumer, run_consumer

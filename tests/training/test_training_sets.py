@@ -17,7 +17,7 @@ import pytest
 from feast import FeatureStore
 
 from featurestore.apply import apply_repo
-from featurestore.ingest import ingest_flights
+from featurestore.examples.flights import ingest_flights
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.policy import PurposeNotAllowedError
 from featurestore.repo import open_store

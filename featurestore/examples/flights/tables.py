@@ -6,6 +6,7 @@ from typing import Final
 
 from featurestore.aggregations import backfill_sql
 from featurestore.aggregations import flights as flight_specs
+from featurestore.examples.flights.events import DEPARTURE_ORDER, departure_events_sql
 
 NEW_YORK: Final = "America/New_York"
 
@@ -213,8 +214,8 @@ ORDER BY route
 
 ORIGIN_DEPARTURES_60M: Final = backfill_sql(
     flight_specs.ORIGIN_DEPARTURES_60M,
-    f"({flight_specs.departure_events_sql('flight_events')})",
-    flight_specs.DEPARTURE_ORDER,
+    f"({departure_events_sql('flight_events')})",
+    DEPARTURE_ORDER,
 )
 """Backfill of the per-origin 60-minute window from the spec the consumer runs: a row per change
 point (each departure and each departure leaving the window), as in `featurestore.aggregations`."""

@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import redis
+from rich.console import RenderableType
+from rich.markup import escape
+from rich.table import Table
 
 from featurestore.apply import apply_repo
-from featurestore.ingest import ingest_flights
+from featurestore.examples.flights.ingest import ingest_flights
 from featurestore.online.client import OnlineClient
 from featurestore.online.materialize import materialize
 from featurestore.progress import Reporter, SilentReporter
@@ -25,12 +28,12 @@ from featurestore.sql import quote_literal
 from featurestore.training import TrainingSetRequest, build_training_set
 
 if TYPE_CHECKING:
-    from streaming.demo_step import StreamingDemo
+    from featurestore.examples.flights.streaming_step import StreamingDemo
 
 logger = logging.getLogger(__name__)
 
 FEATURE_SERVICE = "delay_model_v1"
-BUNDLED_REPO = Path(__file__).resolve().parent.parent / "feature_repo"
+BUNDLED_REPO = Path(__file__).resolve().parents[3] / "feature_repo"
 LABEL = "arrived_delayed_15"
 # Feast materializes rows whose event time falls in [start, end]; the data covers 2013.
 MATERIALIZE_START = datetime(2012, 12, 31, tzinfo=UTC)
@@ -161,9 +164,66 @@ def _stream_departures(
 ) -> StreamingDemo | None:
     """Replay a slice of departures through Kafka and the consumer (before materializing, so
     Redis shows the streamed windows rather than newer batch values)."""
-    from streaming.demo_step import run_streaming_step
+    from featurestore.examples.flights.streaming_step import run_streaming_step
 
     servers = services.kafka_bootstrap_servers
     if servers is None:
         return None
     return run_streaming_step(settings, services.redis_url, servers, reporter)
+
+
+def demo_report(summary: DemoSummary) -> list[RenderableType]:
+    """What `featurestore demo` prints: rich markup lines and tables."""
+    out: list[RenderableType] = [f"\n[bold green]Demo finished[/] in {summary.seconds:.1f} s."]
+    splits = ", ".join(f"{name} {rows:,}" for name, rows in summary.split_rows.items())
+    out.append(
+        f"Training set: {summary.training_rows:,} flights × {len(summary.features)} features "
+        f"({splits}), {summary.label_rate:.1%} arrived more than 15 min late."
+    )
+    out.append(escape(f"  files and manifest: {summary.training_set_dir}"))
+    hidden = {k: v for k, v in summary.hidden_by_knowledge_time.items() if v}
+    if hidden:
+        parts = ", ".join(f"{view}: {n:,} rows" for view, n in hidden.items())
+        out.append(escape(f"Values not yet published at a flight's time, hence hidden: {parts}"))
+    keys = ", ".join(f"{k}={v}" for k, v in summary.online_entity.items())
+    table = Table(title=f"Online features from Redis for {keys}", title_justify="left")
+    table.add_column("feature")
+    table.add_column("value", justify="right")
+    table.add_column("status")
+    table.add_column("event time (UTC)")
+    for name, value in sorted(summary.online_features.items()):
+        status, event_time = summary.online_freshness.get(name, ("", None))
+        stamp = f"{event_time:%Y-%m-%d %H:%M}" if event_time else ""
+        table.add_row(name, "null" if value is None else f"{value:.6g}", status, stamp)
+    out.append(table)
+    out.append("EXPIRED: older than its view's ttl (the example data ends in 2013).")
+    out.append(escape(f"Data: {summary.data_dir}"))
+    out.append(escape(f"Registry: {summary.registry_path}"))
+    if summary.streaming is not None:
+        out.append(_streaming_table(summary.streaming))
+    if summary.started_services:
+        out.append(f"Stopped embedded {', '.join(summary.started_services)}.")
+    out.append(
+        "Next: `featurestore init` scaffolds a repo for your own data (README: Your own data)."
+    )
+    return out
+
+
+def _streaming_table(streamed: StreamingDemo) -> Table:
+    table = Table(
+        title=f"Streamed {streamed.consumed:,} departures through Kafka in "
+        f"{streamed.seconds:.1f} s; online per origin",
+        title_justify="left",
+    )
+    for column in ("origin", "departures_60m", "mean_dep_delay_60m", "as of (UTC)", "status"):
+        table.add_column(column, justify="right" if column.startswith(("dep", "mean")) else "left")
+    for window in streamed.windows:
+        mean = window.mean_dep_delay_60m
+        table.add_row(
+            window.origin,
+            str(window.departures_60m),
+            "null" if mean is None else f"{mean:.1f}",
+            f"{window.event_timestamp:%Y-%m-%d %H:%M}" if window.event_timestamp else "-",
+            window.status,
+        )
+    return table

@@ -17,7 +17,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from featurestore.errors import SourceDataError
-from featurestore.ingest import source_files, tables
+from featurestore.examples.flights import source_files, tables
 from featurestore.progress import Reporter, SilentReporter
 
 logger = logging.getLogger(__name__)

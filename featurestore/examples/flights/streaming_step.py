@@ -10,9 +10,9 @@ from datetime import datetime
 import redis
 
 from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
+from featurestore.examples.flights.events import replay_flights
 from featurestore.online.client import OnlineClient
 from featurestore.progress import Reporter
-from featurestore.replay import replay_flights
 from featurestore.repo import open_store
 from featurestore.settings import Settings
 from streaming.config import StreamOptions
