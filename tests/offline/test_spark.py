@@ -21,7 +21,7 @@ import redis
 from feast import FeatureStore
 
 from featurestore.apply import apply_repo
-from featurestore.ingest import ingest_flights
+from featurestore.examples.flights import ingest_flights
 from featurestore.online.materialize import materialize
 from featurestore.repo import open_store
 from featurestore.settings import Settings, load_settings
