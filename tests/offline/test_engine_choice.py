@@ -1,5 +1,5 @@
 """An install without the `spark` extra never imports pyspark: only a repo that selects Spark
-loads the Spark engine."""
+loads the Spark engine and the Spark coverage scans."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ CHECK = textwrap.dedent(
     """
     import importlib, pkgutil, sys
     import featurestore
-    skipped = {"featurestore.offline.spark_engine"}
+    skipped = {"featurestore.offline.spark_engine", "featurestore.catalog.coverage_spark"}
     for module in pkgutil.walk_packages(featurestore.__path__, "featurestore."):
         if module.name not in skipped and not module.name.endswith("__main__"):
             importlib.import_module(module.name)
