@@ -73,16 +73,18 @@ def make_repo(work: Path, data: Path, redis_url: str, features: int) -> tuple[An
     from feast.types import Float64
 
     from featurestore.definitions import rights
-    from featurestore.repo import open_store, redis_connection_string
+    from featurestore.online.connection import feast_online_store
+    from featurestore.repo import open_store
     from featurestore.settings import load_settings
 
     repo = work / "repo"
     repo.mkdir()
+    online = feast_online_store(redis_url)
     (work / "data").mkdir()
     (repo / "feature_store.yaml").write_text(
         f"project: {PROJECT}\nprovider: local\nregistry: {work / 'data' / 'registry.db'}\n"
-        f"online_store:\n  type: redis\n  connection_string: "
-        f'"{redis_connection_string(redis_url)}"\n'
+        f"online_store:\n  type: redis\n  redis_type: {online['redis_type']}\n"
+        f'  connection_string: "{online["connection_string"]}"\n'
         "offline_store:\n  type: duckdb\nentity_key_serialization_version: 3\n"
     )
     tags = rights(license="CC0-1.0", pii="none", purposes="training,serving")
@@ -117,9 +119,8 @@ def bench_materialize(ours: Any, feast: Any, client: redis.Redis, features: int)
         encode_entity_keys,
         encode_timestamps,
         encode_values,
-        field_name,
-        timestamp_field,
     )
+    from featurestore.online.layout import field_name, timestamp_field
     from featurestore.online.materialize import latest_source, materialize
     from featurestore.online.writer import OnlineWriter
 
@@ -191,7 +192,7 @@ def raw_reader(client: redis.Redis, features: int) -> Callable[[list[int]], list
     from feast.protos.feast.types.Value_pb2 import Value
     from google.protobuf.timestamp_pb2 import Timestamp
 
-    from featurestore.online.encoding import field_name, timestamp_field
+    from featurestore.online.layout import field_name, timestamp_field
 
     fields = [*(field_name(VIEW, f"f{k}") for k in range(features)), timestamp_field(VIEW)]
     prefix = struct.pack("<III", 1, 2, len(b"entity_id")) + b"entity_id" + struct.pack("<II", 4, 8)

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from feast import FeatureService, FeatureView, Field, StreamFeatureView
+from feast import Aggregation, FeatureService, FeatureView, Field, StreamFeatureView
 from feast.types import Float64, Int64, String
 
 from featurestore.definitions import rights, semantics
@@ -199,6 +199,20 @@ origin_departures_60m = StreamFeatureView(
         ),
     ],
     source=departures_stream,
+    aggregations=[
+        Aggregation(
+            column="flight_id",
+            function="count",
+            time_window=timedelta(minutes=60),
+            name="departures_60m",
+        ),
+        Aggregation(
+            column="dep_delay",
+            function="mean",
+            time_window=timedelta(minutes=60),
+            name="mean_dep_delay_60m",
+        ),
+    ],
     timestamp_field="event_timestamp",
     online=True,
     owner=OWNER,

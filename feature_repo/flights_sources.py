@@ -86,6 +86,7 @@ departures_stream = KafkaSource(
     description="One event per departing flight, keyed by origin airport.",
     tags={
         **NYCFLIGHTS13,
+        "message_key": "origin",
         **event_semantics("flight_id", unit="count", min=1, nullable=False),
         **event_semantics("origin", allowed="EWR,JFK,LGA", nullable=False),
         **event_semantics("carrier", nullable=False),

@@ -20,6 +20,7 @@ from feast import FeatureStore
 from feast.repo_contents import RepoContents
 from feast.repo_operations import extract_objects_for_apply_delete
 
+from featurestore.aggregations import AggregationSpecError, declaration_problem
 from featurestore.catalog.ledger import Ledger
 from featurestore.catalog.registered import (
     DeclaredChange,
@@ -70,10 +71,19 @@ def validate_definitions(contents: RepoContents) -> None:
         raise MetadataErrors(errors)
 
 
+def validate_aggregations(contents: RepoContents) -> None:
+    """Raise, in one line naming the view, on the first stream view whose declaration is wrong."""
+    for view in sorted(contents.stream_feature_views, key=lambda v: v.name):
+        problem = declaration_problem(view, contents.entities)
+        if problem:
+            raise AggregationSpecError(problem)
+
+
 def apply_repo(settings: Settings, redis_url: str) -> ApplyResult:
     """Load, validate and register the repo; nothing is registered when validation fails."""
     contents = load_definitions(settings)
     validate_definitions(contents)
+    validate_aggregations(contents)
     sources = check_sources(contents, settings.repo_path.resolve())
     sources.raise_if_problems()
     origins = _definition_files(contents, settings.repo_path.resolve())

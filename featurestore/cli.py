@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import redis
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -31,6 +30,7 @@ from featurestore.errors import (
     ObjectNotFoundError,
 )
 from featurestore.examples import EXAMPLES
+from featurestore.online.connection import connect
 from featurestore.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -242,6 +242,9 @@ def materialize(
     views: Annotated[
         list[str] | None, typer.Option("--view", help="Only this feature view (repeatable).")
     ] = None,
+    allow_invalid: Annotated[
+        bool, typer.Option("--allow-invalid", help="Use views that fail validation (warn).")
+    ] = False,
     data_dir: DataDirOption = None,
     repo: RepoOption = None,
 ) -> None:
@@ -262,11 +265,28 @@ def materialize(
         )
     with RichReporter() as reporter:
         store = open_store(settings, settings.redis_url)
-        client = redis.Redis.from_url(settings.redis_url)
+        client = connect(settings.redis_url)
         if begin is None:
-            done = materialize_incremental(store, client, until, views=views, reporter=reporter)
+            done = materialize_incremental(
+                store,
+                client,
+                until,
+                views=views,
+                reporter=reporter,
+                allow_invalid=allow_invalid,
+                on_warning=warn,
+            )
         else:
-            done = run(store, client, begin, until, views=views, reporter=reporter)
+            done = run(
+                store,
+                client,
+                begin,
+                until,
+                views=views,
+                reporter=reporter,
+                allow_invalid=allow_invalid,
+                on_warning=warn,
+            )
         client.close()
     table = Table(title=f"Materialized project {escape(store.project)}", title_justify="left")
     for column in ("feature view", "from", "to", "keys", "written", "kept newer", "seconds"):
@@ -334,6 +354,9 @@ def training_set(
         bool,
         typer.Option("--as-known-at/--no-as-known-at", help="Hide rows created after t."),
     ] = True,
+    allow_invalid: Annotated[
+        bool, typer.Option("--allow-invalid", help="Use views that fail validation (warn).")
+    ] = False,
     data_dir: DataDirOption = None,
     repo: RepoOption = None,
 ) -> None:
@@ -353,6 +376,7 @@ def training_set(
         group_key=group_key,
         purpose=purpose,
         as_known_at=as_known_at,
+        allow_invalid=allow_invalid,
     )
     with Services.from_settings(settings, need_redis=True) as services, RichReporter() as reporter:
         store = open_store(settings, services.redis_url)
@@ -383,16 +407,19 @@ def training_set(
 @app.command()
 def stream(
     view: Annotated[
-        str | None, typer.Option("--view", help="Stream feature view (default: first with a spec).")
+        list[str] | None,
+        typer.Option("--view", help="Stream feature view to serve, repeatable (default: all)."),
     ] = None,
     topic: Annotated[
-        str | None, typer.Option("--topic", help="Topic (default: the view's source topic).")
+        str | None, typer.Option("--topic", help="Topic (default: the views' source topic).")
     ] = None,
     group: Annotated[
-        str | None, typer.Option("--group", help="Consumer group (default: featurestore.<view>).")
+        str | None,
+        typer.Option("--group", help="Consumer group (default: featurestore.<view>+<view>…)."),
     ] = None,
     log_dir: Annotated[
-        Path | None, typer.Option("--log-dir", help="Offline log folder (default: data dir).")
+        Path | None,
+        typer.Option("--log-dir", help="Offline logs folder (default: <data dir>/stream)."),
     ] = None,
     metrics_port: Annotated[
         int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics here.")
@@ -409,12 +436,12 @@ def stream(
     data_dir: DataDirOption = None,
     repo: RepoOption = None,
 ) -> None:
-    """Keep a stream feature view fresh: Kafka events → Redis and the offline log; SIGTERM stops."""
+    """Keep stream feature views fresh: Kafka events → Redis and the offline logs; SIGTERM stops."""
     from streaming.service import stream_from_settings
 
     stats = stream_from_settings(
         _settings(data_dir, repo),
-        view_name=view,
+        views=view,
         topic=topic,
         group_id=group,
         offline_log_dir=log_dir,
@@ -615,3 +642,7 @@ def main() -> None:
         sys.exit(1)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+from featurestore import cli_quality as _quality_commands  # noqa: E402, F401  (registers them)
+from featurestore import cli_serving as _serving_commands  # noqa: E402, F401  (registers them)

@@ -9,7 +9,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
 from feast import FeatureStore, RepoConfig
@@ -25,28 +24,6 @@ if TYPE_CHECKING:
     from featurestore.policy import Policy
 
 FEATURE_STORE_YAML = "feature_store.yaml"
-
-
-def redis_connection_string(url: str) -> str:
-    """Feast's `host:port,db=N,password=…,ssl=true` form of a `redis://` or `rediss://` URL."""
-    parsed = urlparse(url)
-    if parsed.scheme not in {"redis", "rediss"} or not parsed.hostname:
-        raise ConfigError(
-            "redis_url", url, "expected `redis://host:port/db` (or `rediss://` for TLS)"
-        )
-    parts = [f"{parsed.hostname}:{parsed.port or 6379}"]
-    database = parsed.path.lstrip("/")
-    if database:
-        if not database.isdigit():
-            raise ConfigError("redis_url", url, f"database `{database}` must be a number")
-        parts.append(f"db={database}")
-    if parsed.password:
-        parts.append(f"password={unquote(parsed.password)}")
-    if parsed.username:
-        parts.append(f"username={unquote(parsed.username)}")
-    if parsed.scheme == "rediss" or parse_qs(parsed.query).get("ssl") == ["true"]:
-        parts.append("ssl=true")
-    return ",".join(parts)
 
 
 def read_repo_yaml(repo_path: Path) -> dict[str, Any]:
@@ -67,14 +44,13 @@ def read_repo_yaml(repo_path: Path) -> dict[str, Any]:
 
 def build_repo_config(settings: Settings, redis_url: str) -> RepoConfig:
     """Feast's config for this repo: registry in the data dir, Redis from `redis_url`."""
+    from featurestore.online.connection import feast_online_store  # the package imports this
+
     raw = read_repo_yaml(settings.repo_path)
     configured = raw.get("online_store")
     online: dict[str, Any] = configured if isinstance(configured, dict) else {}
-    raw["online_store"] = {
-        **online,
-        "type": "redis",
-        "connection_string": redis_connection_string(redis_url),
-    }
+    # Same server(s) as our client: a `redis+cluster://` URL becomes `redis_type: redis_cluster`.
+    raw["online_store"] = {**online, **feast_online_store(redis_url)}
     raw["registry"] = {
         "registry_type": "file",
         "path": str((settings.data_dir / "registry.db").resolve()),

@@ -87,9 +87,10 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="Online store, e.g. `redis://host:6379/0`. Unset: `apply`, `training-set`, "
-        "`serve` and `demo` start an embedded server for the command; `materialize` and "
-        "`stream`, whose writes must outlive the command, refuse.",
+        description="Online store, e.g. `redis://host:6379/0`, `unix:///path.sock` or "
+        "`redis+cluster://host1:6379,host2:6379` for a Redis Cluster. Unset: `apply`, "
+        "`training-set`, `serve` and `demo` start an embedded server for the command; "
+        "`materialize` and `stream`, whose writes must outlive the command, refuse.",
     )
     kafka_bootstrap_servers: str | None = Field(
         default=None,

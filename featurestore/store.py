@@ -22,12 +22,12 @@ from featurestore.settings import Settings, load_settings
 if TYPE_CHECKING:
     import feast
     import pandas as pd
-    import redis
 
     from featurestore.catalog.lineage import Direction, Lineage
     from featurestore.catalog.search import SearchResult
     from featurestore.catalog.service import CatalogService
     from featurestore.online.client import EntityRows, FeatureSelection, OnlineFeatures
+    from featurestore.online.connection import RedisClient
     from featurestore.online.materialize import ViewMaterialized
     from featurestore.policy import Decision
     from featurestore.training import SplitSpec, TrainingSetResult
@@ -69,7 +69,7 @@ class FeatureStore:
         )
         read_repo_yaml(self.settings.repo_path)
         self._feast: feast.FeatureStore | None = None
-        self._redis: redis.Redis | None = None
+        self._redis: RedisClient | None = None
         self._catalog: CatalogAccess | None = None
 
     def __repr__(self) -> str:
@@ -90,12 +90,12 @@ class FeatureStore:
         return self._feast
 
     @property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> RedisClient:
         """The client of the configured Redis; refused when none is configured."""
         if self._redis is None:
-            import redis as redis_module
+            from featurestore.online.connection import connect
 
-            self._redis = redis_module.Redis.from_url(self._redis_url())
+            self._redis = connect(self._redis_url())
         return self._redis
 
     def _redis_url(self) -> str:
@@ -183,9 +183,11 @@ class FeatureStore:
         group_key: str | None = None,
         purpose: str = "training",
         as_known_at: bool = True,
+        allow_invalid: bool = False,
     ) -> TrainingSetResult:
         """Train/validation/test Parquet splits and a manifest under `<data dir>/training/name`,
-        as `featurestore training-set` writes them."""
+        as `featurestore training-set` writes them. Views whose sources fail validation are
+        refused unless `allow_invalid`."""
         from featurestore.training import SplitSpec, TrainingSetRequest, build_training_set
 
         request = TrainingSetRequest(
@@ -198,6 +200,7 @@ class FeatureStore:
             group_key=group_key,
             purpose=purpose,
             as_known_at=as_known_at,
+            allow_invalid=allow_invalid,
         )
         return build_training_set(
             self.feast,
@@ -223,16 +226,22 @@ class FeatureStore:
         end: datetime | None = None,
         *,
         views: Sequence[str] | None = None,
+        allow_invalid: bool = False,
     ) -> list[ViewMaterialized]:
         """Latest value per entity with event time in [start, end] into Redis; without `start`,
-        each view continues from its last recorded run. Refused without a configured Redis."""
+        each view continues from its last recorded run. Refused without a configured Redis, and
+        for views whose sources fail validation unless `allow_invalid`."""
         from featurestore.online.materialize import materialize, materialize_incremental
 
         self._redis_url()
         until = end or datetime.now(UTC)
         if start is None:
-            return materialize_incremental(self.feast, self.redis, until, views=views)
-        return materialize(self.feast, self.redis, start, until, views=views)
+            return materialize_incremental(
+                self.feast, self.redis, until, views=views, allow_invalid=allow_invalid
+            )
+        return materialize(
+            self.feast, self.redis, start, until, views=views, allow_invalid=allow_invalid
+        )
 
     # Catalog -----------------------------------------------------------------------------------
 

@@ -16,13 +16,17 @@ class StreamOptions(BaseModel):
     group_id: str | None = Field(
         default=None,
         description="Consumer group; processes in one group split the partitions. "
-        "Default: `featurestore.<view>`.",
+        "Default: `featurestore.<view>+<view>…` of the views served.",
     )
     topic: str | None = Field(
-        default=None, description="Topic to read. Default: the view's Kafka source topic."
+        default=None,
+        description="Topic to read instead of the views' Kafka source topic (views of one "
+        "topic only).",
     )
     offline_log_dir: Path | None = Field(
-        default=None, description="Offline log folder. Default: `<data dir>/stream/<view>`."
+        default=None,
+        description="Folder of the offline logs, one `<view>/` each, and of the repartitioning "
+        "checkpoints (`_repartition/`). Default: `<data dir>/stream`.",
     )
     checkpoint_seconds: float = Field(
         default=1.0,

@@ -1,4 +1,5 @@
-"""The consumer loop: poll → decode/validate → window state → Redis, offline log → commit."""
+"""The consumer loop: poll → decode/validate → tasks (window state, repartitioning) → Redis,
+offline log → commit. One poll loop serves every task; each keeps its own checkpoints."""
 
 from __future__ import annotations
 
@@ -7,36 +8,29 @@ import logging
 import threading
 import time
 import warnings
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from feast import FeatureView
+import pyarrow as pa
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from featurestore.aggregations import Row, WindowSpec, WindowState
+from featurestore.aggregations import Row
 from featurestore.errors import TransientError
 from featurestore.kafka import kafka_errors
 from featurestore.online.writer import OnlineWriter
 from streaming.config import StreamOptions
 from streaming.decode import EventDecoder, Rejected
 from streaming.metrics import StreamMetrics
-from streaming.offline_log import Checkpoint, OfflineLog, rows_table
+from streaming.offline_log import rows_table
+from streaming.tasks import Decoded, RepartitionTask, ViewTask
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass
-class _Partition:
-    """One assigned partition: its window state and what is not yet checkpointed."""
-
-    state: WindowState
-    next_offset: int | None = None
-    first_unlogged: int | None = None
-    rows: list[Row] = field(default_factory=list)
+Task = ViewTask | RepartitionTask
 
 
 @dataclass
@@ -47,39 +41,49 @@ class RunStats:
     written: int = 0
     dead_lettered: int = 0
     checkpoints: int = 0
+    forwarded: int = 0
 
 
 class StreamConsumer:
-    """Keeps one stream feature view fresh in Redis and its offline log from one topic."""
+    """Keeps stream feature views fresh in Redis and their offline logs, from their topics."""
 
     def __init__(
         self,
-        spec: WindowSpec,
-        view: FeatureView,
-        topic: str,
-        decoder: EventDecoder,
+        tasks: Sequence[Task],
         *,
         consumer: KafkaConsumer,
         producer: KafkaProducer,
         writer: OnlineWriter,
-        log: OfflineLog,
         options: StreamOptions,
+        dead_letter_topics: dict[str, str],
         metrics: StreamMetrics | None = None,
     ) -> None:
-        self.spec, self.view, self.topic, self.decoder = spec, view, topic, decoder
-        self.dlq_topic = f"{topic}.dlq"
-        self._consumer, self._producer, self._writer, self._log = consumer, producer, writer, log
+        self.tasks = list(tasks)
+        self.views = [task for task in self.tasks if isinstance(task, ViewTask)]
+        self._by_topic: dict[str, list[Task]] = defaultdict(list)
+        for task in self.tasks:
+            self._by_topic[task.topic].append(task)
+        self._repartitions = [task for task in self.tasks if isinstance(task, RepartitionTask)]
+        self._dlq = dead_letter_topics
+        self._consumer, self._producer, self._writer = consumer, producer, writer
         self.options = options
         self.metrics = metrics or StreamMetrics()
         self.stats = RunStats()
-        self._partitions: dict[int, _Partition] = {}
+        self._positions: dict[TopicPartition, int] = {}
+        self._produced: dict[TopicPartition, int] = {}
+        self._sent: list[Any] = []
         self._stop = threading.Event()
         self._last_checkpoint = time.monotonic()
 
     @property
+    def topics(self) -> list[str]:
+        return sorted(self._by_topic)
+
+    @property
     def assigned_partitions(self) -> list[int]:
-        """The partitions of the topic this consumer owns now."""
-        return list(self._partitions)
+        """The source-topic partitions this consumer owns now."""
+        internal = {task.internal for task in self._repartitions}
+        return sorted({tp.partition for tp in self._positions if tp.topic not in internal})
 
     def close(self) -> None:
         """Leave the group without committing more, and close the Kafka clients."""
@@ -95,16 +99,18 @@ class StreamConsumer:
     def run(self) -> RunStats:
         """Consume until `stop()`, or until caught up when the options say so."""
         servers = self.options.bootstrap_servers
-        with kafka_errors(f"subscribe to {self.topic}", servers):
-            self._consumer.subscribe([self.topic], listener=_Listener(self))
+        with kafka_errors(f"subscribe to {', '.join(self.topics)}", servers):
+            self._consumer.subscribe(self.topics, listener=_Listener(self))
         idle_polls = 0
         while not self._stop.is_set():
-            batch = self._retry(self._poll, f"poll {self.topic}")
+            batch = self._retry(self._poll, "poll")
             if batch:
                 idle_polls = 0
                 self._process(batch)
             else:
                 idle_polls += 1
+            if self._release():
+                idle_polls = 0
             self._update_lag()
             due = time.monotonic() - self._last_checkpoint >= self.options.checkpoint_seconds
             if due or not batch:
@@ -115,7 +121,7 @@ class StreamConsumer:
         return self.stats
 
     def _poll(self) -> dict[TopicPartition, list[Any]]:
-        with kafka_errors(f"poll {self.topic}", self.options.bootstrap_servers):
+        with kafka_errors("poll", self.options.bootstrap_servers):
             batch: dict[TopicPartition, list[Any]] = self._consumer.poll(
                 timeout_ms=int(self.options.poll_timeout_seconds * 1000),
                 max_records=self.options.max_poll_records,
@@ -123,102 +129,131 @@ class StreamConsumer:
         return batch
 
     def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        spec, decoder = self.spec, self.decoder
-        key_field, time_field = spec.key, spec.timestamp_field
-        current: list[Row] = []
-        accepted_times: list[int] = []
-        append_times: list[int] = []
+        results: dict[int, list[Row]] = defaultdict(list)
         for tp, records in batch.items():
-            partition = self._partitions.get(tp.partition)
-            if partition is None:  # revoked while the batch was in flight
+            if tp not in self._positions:  # revoked while the batch was in flight
                 continue
-            state = partition.state
-            for record in records:
-                try:
-                    event = decoder.decode(record.value)
-                    key = event[key_field]
-                    if record.key is not None and record.key != str(key).encode():
-                        raise Rejected(
-                            f"message key `{record.key!r}` differs from field `{key_field}` = "
-                            f"`{key}`; publish events keyed by `{key_field}`"
-                        )
-                    at = cast(int, event[time_field])  # the decoder made it µs
-                    late = state.add(str(key), at, record.offset, spec.input_values(event))
-                    if late is not None:
-                        raise Rejected(
-                            f"event time {_iso(at)} is more than the allowed lateness "
-                            f"{spec.allowed_lateness} behind `{key}`'s latest event {_iso(late)}"
-                        )
-                except Rejected as rejected:
-                    self._dead_letter(record, rejected.reason)
-                    continue
-                accepted_times.append(at)
-                append_times.append(record.timestamp)
+            tasks = self._by_topic.get(tp.topic, [])
+            decoded: dict[int, list[Decoded]] = {}
+            for task in tasks:
+                if id(task.decoder) not in decoded:
+                    decoded[id(task.decoder)] = self._decode(tp, records, task.decoder, tasks)
+            for task in tasks:
+                result = task.handle(self, tp.partition, records, decoded[id(task.decoder)])
+                if isinstance(task, ViewTask):
+                    results[id(task)].extend(result.current)
+                    self.metrics.observe_written(
+                        tp.topic, result.accepted_times, result.append_times
+                    )
+                    self.stats.written += len(result.accepted_times)
             self.stats.consumed += len(records)
-            self.metrics.consumed.labels(self.topic).inc(len(records))
-            if partition.first_unlogged is None:
-                partition.first_unlogged = records[0].offset
-            partition.next_offset = records[-1].offset + 1
-            final, now = state.advance()
-            partition.rows.extend(final)
-            current.extend(now)
-        if current:
-            table = rows_table(spec, current)
-            self._retry(lambda: self._writer.write(self.view, table), "write Redis")
-        self.metrics.observe_written(self.topic, accepted_times, append_times)
-        self.stats.written += len(accepted_times)
+            self.metrics.consumed.labels(tp.topic).inc(len(records))
+            self._positions[tp] = records[-1].offset + 1
+        for task in self.views:
+            current = results.get(id(task))
+            if current:
+                self._write(task, rows_table(task.spec, current))
 
-    def _dead_letter(self, record: Any, reason: str) -> None:
+    def _write(self, task: ViewTask, table: pa.Table) -> None:
+        self._retry(lambda: self._writer.write(task.view, table), "write Redis")
+
+    def _decode(
+        self,
+        tp: TopicPartition,
+        records: Sequence[Any],
+        decoder: EventDecoder,
+        tasks: Sequence[Task],
+    ) -> list[Decoded]:
+        """Each record decoded once per source schema; a bad one is dead-lettered once."""
+        users = [task for task in tasks if task.decoder is decoder]
+        events: list[Decoded] = []
+        for record in records:
+            try:
+                events.append(decoder.decode(record.value))
+            except Rejected as rejected:
+                events.append(rejected)
+                if any(task.wants(tp.partition, record.offset) for task in users):
+                    self.dead_letter(record, rejected.reason)
+        return events
+
+    def _release(self) -> int:
+        """Forward what watermark alignment allows from each repartitioned topic."""
+        forwarded = 0
+        for task in self._repartitions:
+            idle = [
+                tp.partition
+                for tp, position in self._positions.items()
+                if tp.topic == task.topic
+                and (highwater := self._consumer.highwater(tp)) is not None
+                and position >= highwater
+            ]
+            forwarded += task.release(self, idle)
+        self.stats.forwarded += forwarded
+        return forwarded
+
+    def forward(
+        self,
+        topic: str,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+        timestamp_ms: int | None,
+    ) -> None:
+        def send() -> None:
+            with kafka_errors(f"forward to {topic}", self.options.bootstrap_servers):
+                future = self._producer.send(
+                    topic, key=key, value=value, headers=headers, timestamp_ms=timestamp_ms
+                )
+            self._sent.append(future)
+
+        self._retry(send, f"forward to {topic}")
+
+    def dead_letter(self, record: Any, reason: str, view: str | None = None) -> None:
         headers = [
             ("reason", reason.encode()),
             ("source.topic", record.topic.encode()),
             ("source.partition", str(record.partition).encode()),
             ("source.offset", str(record.offset).encode()),
         ]
+        if view is not None:
+            headers.append(("view", view.encode()))
+        dlq = self._dlq.get(record.topic, f"{record.topic}.dlq")
 
         def send() -> None:
-            with kafka_errors(f"dead-letter to {self.dlq_topic}", self.options.bootstrap_servers):
-                self._producer.send(
-                    self.dlq_topic, key=record.key, value=record.value or b"", headers=headers
-                )
+            with kafka_errors(f"dead-letter to {dlq}", self.options.bootstrap_servers):
+                self._producer.send(dlq, key=record.key, value=record.value or b"", headers=headers)
 
-        self._retry(send, f"dead-letter to {self.dlq_topic}")
+        self._retry(send, f"dead-letter to {dlq}")
         self.stats.dead_lettered += 1
-        self.metrics.dead_lettered.labels(self.topic, reason.split(" ", 1)[0]).inc()
+        self.metrics.dead_lettered.labels(record.topic, reason.split(" ", 1)[0]).inc()
         logger.info(
             "Dead-lettered %s:%d@%d: %s", record.topic, record.partition, record.offset, reason
         )
 
-    def _checkpoint(self, partitions: Iterable[int] | None = None, *, commit: bool = True) -> None:
-        """Flush dead letters, append final rows, replace checkpoints, then commit offsets."""
+    def _checkpoint(
+        self, partitions: Iterable[TopicPartition] | None = None, *, commit: bool = True
+    ) -> None:
+        """Flush forwards and dead letters, checkpoint every task, then commit offsets."""
         self._last_checkpoint = time.monotonic()
-        chosen = self._partitions if partitions is None else partitions
-        dirty = {
-            number: self._partitions[number]
-            for number in chosen
-            if number in self._partitions and self._partitions[number].first_unlogged is not None
-        }
-        if not dirty:
+        chosen = list(self._positions if partitions is None else partitions)
+        if not chosen:
             return
-        self._retry(self._flush_dead_letters, f"flush dead letters to {self.dlq_topic}")
-        offsets = {}
-        for number, partition in dirty.items():
-            assert partition.first_unlogged is not None and partition.next_offset is not None
-            if partition.rows:
-                self._log.append(
-                    self.topic,
-                    number,
-                    partition.first_unlogged,
-                    partition.next_offset - 1,
-                    partition.rows,
-                )
-            snapshot = Checkpoint(partition.next_offset, partition.state.snapshot())
-            self._log.commit(self.topic, number, snapshot)
-            partition.rows, partition.first_unlogged = [], None
-            tp = TopicPartition(self.topic, number)
-            offsets[tp] = OffsetAndMetadata(partition.next_offset, "", -1)
+        self._retry(self._flush, "flush the producer")
+        committed: dict[TopicPartition, list[int]] = defaultdict(list)
+        by_topic: dict[str, list[int]] = defaultdict(list)
+        for tp in chosen:
+            by_topic[tp.topic].append(tp.partition)
+        for topic, numbers in by_topic.items():
+            for task in self._by_topic.get(topic, []):
+                for number, offset in task.checkpoint(numbers).items():
+                    committed[TopicPartition(topic, number)].append(offset)
         self.stats.checkpoints += 1
-        if not commit:
+        offsets = {
+            tp: OffsetAndMetadata(min(values), "", -1)
+            for tp, values in committed.items()
+            if len(values) == len(self._by_topic[tp.topic])
+        }
+        if not commit or not offsets:
             return
         try:
             self._consumer.commit(offsets)
@@ -226,11 +261,17 @@ class StreamConsumer:
             # The checkpoints are the source of truth; Kafka's offsets only mirror them.
             logger.warning("Committing offsets to Kafka failed (%s); checkpoints hold them", exc)
 
-    def _flush_dead_letters(self) -> None:
-        with kafka_errors(
-            f"flush dead letters to {self.dlq_topic}", self.options.bootstrap_servers
-        ):
+    def _flush(self) -> None:
+        with kafka_errors("flush the producer", self.options.bootstrap_servers):
             self._producer.flush(timeout=30)
+        sent, self._sent = self._sent, []
+        for future in sent:
+            if future.failed():
+                # Re-forwarding resumes from the checkpoint, which this flush never passed.
+                raise TransientError(f"forwarding an event failed: {future.exception}")
+            metadata = future.value
+            tp = TopicPartition(metadata.topic, metadata.partition)
+            self._produced[tp] = max(self._produced.get(tp, 0), metadata.offset + 1)
 
     def _retry(self, action: Callable[[], T], what: str) -> T:
         """Run `action`, retrying transient failures with capped exponential backoff."""
@@ -251,50 +292,52 @@ class StreamConsumer:
 
     def _assigned(self, tps: Sequence[TopicPartition]) -> None:
         for tp in tps:
-            if tp.topic != self.topic:
+            tasks = self._by_topic.get(tp.topic)
+            if not tasks:
                 continue
-            partition = _Partition(WindowState(self.spec))
-            checkpoint = self._log.recover(tp.topic, tp.partition)
-            if checkpoint is None:
+            resumes = [task.assign(tp.partition) for task in tasks]
+            if any(resume is None for resume in resumes):
                 self._consumer.seek_to_beginning(tp)
+                position = 0
             else:
-                partition.state.restore(checkpoint.state)
-                partition.next_offset = checkpoint.next_offset
-                self._consumer.seek(tp, checkpoint.next_offset)
-            self._partitions[tp.partition] = partition
-            logger.info(
-                "Assigned %s:%d from offset %s", tp.topic, tp.partition, partition.next_offset
-            )
+                position = min(resume for resume in resumes if resume is not None)
+                self._consumer.seek(tp, position)
+            self._positions[tp] = position
+            logger.info("Assigned %s:%d from offset %s", tp.topic, tp.partition, position)
 
     def _revoked(self, tps: Sequence[TopicPartition]) -> None:
-        numbers = [tp.partition for tp in tps if tp.topic == self.topic]
+        mine = [tp for tp in tps if tp in self._positions]
         # kafka-python runs listeners on its IO thread, where a blocking commit is refused; the
         # checkpoints hold the offsets, and the next owner commits them to Kafka.
-        self._checkpoint(numbers, commit=False)
-        for number in numbers:
-            self._partitions.pop(number, None)
+        self._checkpoint(mine, commit=False)
+        for tp in mine:
+            for task in self._by_topic.get(tp.topic, []):
+                task.revoke(tp.partition)
+            self._positions.pop(tp, None)
             with contextlib.suppress(KeyError), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a multi-process warning Feast's env triggers
-                self.metrics.lag.remove(self.topic, str(number))
+                self.metrics.lag.remove(tp.topic, str(tp.partition))
 
-    def _lags(self) -> dict[int, int | None]:
-        lags: dict[int, int | None] = {}
-        for number, partition in self._partitions.items():
-            highwater = self._consumer.highwater(TopicPartition(self.topic, number))
+    def _lags(self) -> dict[TopicPartition, int | None]:
+        lags: dict[TopicPartition, int | None] = {}
+        for tp, position in self._positions.items():
+            highwater = self._consumer.highwater(tp)
             if highwater is None:
-                lags[number] = None
+                lags[tp] = None
             else:
-                lags[number] = max(highwater - (partition.next_offset or 0), 0)
+                lags[tp] = max(highwater, self._produced.get(tp, 0)) - position
         return lags
 
     def _update_lag(self) -> None:
-        for number, lag in self._lags().items():
+        for tp, lag in self._lags().items():
             if lag is not None:
-                self.metrics.lag.labels(self.topic, str(number)).set(lag)
+                self.metrics.lag.labels(tp.topic, str(tp.partition)).set(max(lag, 0))
 
     def _caught_up(self) -> bool:
         lags = self._lags()
-        return bool(lags) and all(lag == 0 for lag in lags.values())
+        if any(task.buffer.pending for task in self._repartitions):
+            return False
+        return bool(lags) and all(lag is not None and lag <= 0 for lag in lags.values())
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -308,9 +351,3 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self._owner._assigned(assigned)
-
-
-def _iso(at_us: int) -> str:
-    seconds, micros = divmod(at_us, 1_000_000)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    return f"{stamp}.{micros:06d}Z" if micros else f"{stamp}Z"

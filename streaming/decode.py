@@ -9,32 +9,17 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
+from featurestore.aggregations.declared import SchemaError, parse_schema
 from featurestore.definitions import EVENT_TAG_PREFIX
-from featurestore.errors import TerminalError
 from featurestore.metadata import FieldSemantics, parse_semantics
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROS = timedelta(microseconds=1)
-_TYPE_ALIASES = {
-    "bigint": "int",
-    "int": "int",
-    "integer": "int",
-    "long": "int",
-    "double": "float",
-    "float": "float",
-    "string": "string",
-    "varchar": "string",
-    "timestamp": "timestamp",
-    "boolean": "bool",
-    "bool": "bool",
-}
+
+__all__ = ["EventDecoder", "Rejected", "SchemaError", "event_semantics", "parse_schema"]
 
 Value = int | float | str | bool | None
 Check = Callable[[object], tuple[Value, str | None]]
-
-
-class SchemaError(TerminalError):
-    """A stream source's schema or event tags cannot be turned into checks."""
 
 
 class Rejected(Exception):
@@ -43,20 +28,6 @@ class Rejected(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
-
-
-def parse_schema(schema_json: str) -> dict[str, str]:
-    """Field name → type of a Feast JsonFormat schema such as `id bigint, ts timestamp`."""
-    fields: dict[str, str] = {}
-    for part in schema_json.split(","):
-        words = part.split()
-        if len(words) != 2 or words[1].lower() not in _TYPE_ALIASES:
-            raise SchemaError(
-                f"Stream schema entry `{part.strip()}` is not `<name> <type>` with a type among "
-                f"{', '.join(sorted(_TYPE_ALIASES))}; fix the source's `schema_json`."
-            )
-        fields[words[0]] = _TYPE_ALIASES[words[1].lower()]
-    return fields
 
 
 def event_semantics(tags: Mapping[str, str]) -> dict[str, FieldSemantics]:

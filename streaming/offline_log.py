@@ -39,6 +39,18 @@ class Checkpoint:
 
     next_offset: int
     state: dict[str, Any]
+    applied: dict[str, dict[str, int]] | None = None
+    """Repartitioned views: per key, the highest applied offset per source partition."""
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Replace `target` with `text` by rename, so readers see the old or the new file whole."""
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def rows_table(spec: WindowSpec, rows: list[Row]) -> pa.Table:
@@ -85,14 +97,10 @@ class OfflineLog:
         """Replace the partition's checkpoint: from now on its appended files count."""
         self._checkpoints.mkdir(parents=True, exist_ok=True)
         target = self._checkpoints / f"{topic}-{partition}.json"
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            temporary.write_text(
-                json.dumps({"next_offset": checkpoint.next_offset, "state": checkpoint.state})
-            )
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+        data: dict[str, Any] = {"next_offset": checkpoint.next_offset, "state": checkpoint.state}
+        if checkpoint.applied is not None:
+            data["applied"] = checkpoint.applied
+        write_atomically(target, json.dumps(data))
 
     def recover(self, topic: str, partition: int) -> Checkpoint | None:
         """The partition's last checkpoint, after removing files no checkpoint committed."""
@@ -100,7 +108,11 @@ class OfflineLog:
         checkpoint = None
         if path.is_file():
             data = json.loads(path.read_text())
-            checkpoint = Checkpoint(next_offset=int(data["next_offset"]), state=data["state"])
+            checkpoint = Checkpoint(
+                next_offset=int(data["next_offset"]),
+                state=data["state"],
+                applied=data.get("applied"),
+            )
         committed_until = checkpoint.next_offset if checkpoint else 0
         prefix = f"{topic}-{partition}-"
         for file in self.root.glob(f"date=*/{prefix}*.parquet"):

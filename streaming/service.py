@@ -5,75 +5,69 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
-import redis
 from feast import FeatureStore, KafkaSource, StreamFeatureView
 
-from featurestore.aggregations import WindowSpec
-from featurestore.aggregations.flights import SPECS
+from featurestore.aggregations import WindowSpec, message_key, parse_schema, window_spec
 from featurestore.errors import ConfigError, TerminalError
 from featurestore.kafka import TOPIC_PARTITIONS, ensure_topics, make_consumer, make_producer
+from featurestore.online.connection import connect
 from featurestore.online.writer import OnlineWriter
+from featurestore.registry import Registry
 from featurestore.repo import open_store
 from featurestore.settings import Settings
 from streaming.config import StreamOptions
 from streaming.consumer import RunStats, StreamConsumer
-from streaming.decode import EventDecoder, event_semantics, parse_schema
+from streaming.decode import EventDecoder, event_semantics
 from streaming.metrics import StreamMetrics
 from streaming.offline_log import OfflineLog
+from streaming.repartition import RepartitionCheckpoints, internal_topic
+from streaming.tasks import RepartitionTask, ViewTask
 
 logger = logging.getLogger(__name__)
 
 
 class StreamDefinitionError(TerminalError):
-    """A stream feature view and its aggregation spec disagree, or the view has no spec."""
+    """The stream feature views asked for are not registered, or cannot run in one consumer."""
+
+
+def stream_dir(settings: Settings, options: StreamOptions | None = None) -> Path:
+    """The folder of the offline logs, one per view: `<data dir>/stream/` unless overridden."""
+    if options is not None and options.offline_log_dir is not None:
+        return options.offline_log_dir
+    return settings.data_dir / "stream"
 
 
 def offline_log(settings: Settings, spec: WindowSpec) -> OfflineLog:
     """The consumer's offline log of one view: `<data dir>/stream/<view>/`."""
-    return OfflineLog(settings.data_dir / "stream" / spec.view, spec)
+    return OfflineLog(stream_dir(settings) / spec.view, spec)
 
 
-def stream_view(store: FeatureStore, name: str | None) -> tuple[StreamFeatureView, WindowSpec]:
-    """The registered stream feature view to serve (default: the first one with a spec)."""
-    views = {view.name: view for view in store.list_stream_feature_views()}
-    if name is None:
-        name = next((view for view in views if view in SPECS), None)
-    if name is None or name not in views or name not in SPECS:
-        served = sorted(set(views) & set(SPECS))
+def stream_views(
+    store: FeatureStore, names: Sequence[str] | None = None
+) -> list[tuple[StreamFeatureView, WindowSpec]]:
+    """The registered stream views to serve (default: every one) with their specs; an unknown
+    name raises the registry's not-found error."""
+    resolved = Registry(store).stream_views(list(dict.fromkeys(names)) if names else None)
+    if not resolved:
         raise StreamDefinitionError(
-            f"Stream feature view `{name}` is not registered with an aggregation spec; choose "
-            f"one of {served} or run `featurestore apply`."
+            "No stream feature view is registered; declare one in the repo and run "
+            "`featurestore apply`."
         )
-    view, spec = views[name], SPECS[name]
-    _check_agreement(view, spec)
-    return view, spec
+    views = sorted(
+        (view.feast_view for view in resolved if isinstance(view.feast_view, StreamFeatureView)),
+        key=lambda view: view.name,
+    )
+    return [(view, window_spec(view)) for view in views]
 
 
-def _check_agreement(view: StreamFeatureView, spec: WindowSpec) -> None:
-    """The spec must make exactly the view's features for its entity, with the source's lateness."""
-    problems = []
-    # A registered view may list its entity column among its features.
-    features = sorted(f.name for f in view.features if f.name not in view.join_keys)
-    if features != sorted(spec.feature_names):
-        problems.append(f"features {features} ≠ {sorted(spec.feature_names)}")
-    if list(view.join_keys) != [spec.key]:
-        problems.append(f"join keys {view.join_keys} ≠ [`{spec.key}`]")
+def _source_topic(view: StreamFeatureView) -> str:
     source = view.stream_source
-    if not isinstance(source, KafkaSource):
-        problems.append(f"its stream source is a {type(source).__name__}, not a KafkaSource")
-    else:
-        delay = source.kafka_options.watermark_delay_threshold or timedelta(0)
-        if delay != spec.allowed_lateness:
-            problems.append(f"watermark delay {delay} ≠ allowed lateness {spec.allowed_lateness}")
-    if problems:
-        raise StreamDefinitionError(
-            f"Stream feature view `{view.name}` disagrees with its aggregation spec: "
-            f"{'; '.join(problems)}. Change one so both say the same."
-        )
+    assert isinstance(source, KafkaSource)  # window_spec checked it
+    return str(source.kafka_options.topic)
 
 
 def build_consumer(
@@ -81,44 +75,70 @@ def build_consumer(
     redis_url: str,
     options: StreamOptions,
     *,
-    view_name: str | None = None,
+    views: Sequence[str] | None = None,
     metrics: StreamMetrics | None = None,
     **consumer_overrides: Any,
 ) -> StreamConsumer:
-    """A ready consumer for one stream feature view; topics are created if missing."""
+    """One consumer for the chosen stream views (default: all); topics are created if missing.
+
+    Views on one topic share its poll loop; a view keyed by another field than the source's
+    `message_key` reads its internal `<topic>.by.<join key>` topic, which this consumer fills.
+    """
     store = open_store(settings, redis_url)
-    view, spec = stream_view(store, view_name)
-    source = view.stream_source
-    assert isinstance(source, KafkaSource)
-    topic = options.topic or source.kafka_options.topic
-    options = options.model_copy(
-        update={"topic": topic, "group_id": options.group_id or f"featurestore.{spec.view}"}
-    )
-    assert options.group_id is not None
-    schema = getattr(source.kafka_options.message_format, "schema_json", None)
-    if not schema:
-        raise ConfigError("stream_source", source.name, "needs a JsonFormat with `schema_json`")
-    decoder = EventDecoder(parse_schema(schema), event_semantics(source.tags), spec.timestamp_field)
+    selected = stream_views(store, views)
+    topics = {_source_topic(view) for view, _ in selected}
+    if options.topic is not None and len(topics) > 1:
+        raise StreamDefinitionError(
+            f"`--topic {options.topic}` can replace one source topic, but the views read "
+            f"{sorted(topics)}; choose views of one topic with `--view`."
+        )
+    root = stream_dir(settings, options)
+    decoders: dict[str, EventDecoder] = {}
+    tasks: list[ViewTask | RepartitionTask] = []
+    repartitions: dict[str, RepartitionTask] = {}
+    partitions: dict[str, int] = {}
+    dead_letters: dict[str, str] = {}
+    for view, spec in selected:
+        source = view.stream_source
+        assert isinstance(source, KafkaSource)
+        topic = options.topic or _source_topic(view)
+        decoder = decoders.get(source.name)
+        if decoder is None:
+            schema = parse_schema(getattr(source.kafka_options.message_format, "schema_json", ""))
+            decoder = EventDecoder(schema, event_semantics(source.tags), spec.timestamp_field)
+            decoders[source.name] = decoder
+        partitions[topic] = TOPIC_PARTITIONS
+        partitions[f"{topic}.dlq"] = 1
+        dead_letters[topic] = f"{topic}.dlq"
+        log = OfflineLog(root / spec.view, spec)
+        keyed_by = message_key(view)
+        if keyed_by is None or keyed_by == spec.key:
+            tasks.append(ViewTask(spec, view, topic, decoder, log))
+            continue
+        internal = internal_topic(topic, spec.key)
+        if internal not in repartitions:
+            checkpoints = RepartitionCheckpoints(root / "_repartition" / internal)
+            repartitions[internal] = RepartitionTask(
+                topic, spec.key, internal, decoder, checkpoints
+            )
+            tasks.append(repartitions[internal])
+            partitions[internal] = TOPIC_PARTITIONS
+            dead_letters[internal] = f"{topic}.dlq"
+        tasks.append(ViewTask(spec, view, internal, decoder, log, repartitioned=True))
+    group_id = options.group_id or "featurestore." + "+".join(spec.view for _, spec in selected)
+    options = options.model_copy(update={"group_id": group_id})
     servers = options.bootstrap_servers
-    ensure_topics(servers, {topic: TOPIC_PARTITIONS, f"{topic}.dlq": 1})
-    client = redis.Redis.from_url(redis_url)
+    ensure_topics(servers, partitions)
+    client = connect(redis_url)
     return StreamConsumer(
-        spec,
-        view,
-        topic,
-        decoder,
+        tasks,
         consumer=make_consumer(
-            servers,
-            options.group_id,
-            max_poll_records=options.max_poll_records,
-            **consumer_overrides,
+            servers, group_id, max_poll_records=options.max_poll_records, **consumer_overrides
         ),
-        producer=make_producer(servers),
+        producer=make_producer(servers, max_in_flight_requests_per_connection=1),
         writer=OnlineWriter(client, store.project),
-        log=OfflineLog(options.offline_log_dir, spec)
-        if options.offline_log_dir
-        else offline_log(settings, spec),
         options=options,
+        dead_letter_topics=dead_letters,
         metrics=metrics,
     )
 
@@ -150,10 +170,10 @@ def run_consumer(consumer: StreamConsumer, *, handle_signals: bool = True) -> Ru
 def stream_from_settings(
     settings: Settings,
     *,
-    view_name: str | None = None,
+    views: Sequence[str] | None = None,
     **options: Any,
 ) -> RunStats:
-    """`featurestore stream`: serve one view from the configured Kafka into the configured Redis."""
+    """`featurestore stream`: serve the views (default: all) from Kafka into Redis."""
     if not settings.kafka_bootstrap_servers:
         raise ConfigError(
             "kafka_bootstrap_servers",
@@ -169,5 +189,5 @@ def stream_from_settings(
             "an embedded Redis would stop with the command)",
         )
     stream_options = StreamOptions(bootstrap_servers=settings.kafka_bootstrap_servers, **options)
-    consumer = build_consumer(settings, settings.redis_url, stream_options, view_name=view_name)
+    consumer = build_consumer(settings, settings.redis_url, stream_options, views=views)
     return run_consumer(consumer)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from featurestore.services import EmbeddedBroker, EmbeddedRedis
+from featurestore.services.redis_cluster import EmbeddedRedisCluster
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +45,10 @@ def flights_data_dir(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -
     ingest_flights(data_dir)
     apply_repo(load_settings(data_dir=data_dir), redis_url)
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[EmbeddedRedisCluster]:
+    """A 3-master Redis Cluster of the same `redis-server` binary, for the whole session."""
+    with EmbeddedRedisCluster(masters=3) as cluster:
+        yield cluster

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -144,6 +144,27 @@ def test_online_read_covers_every_feature_of_the_service(summary: DemoSummary) -
     assert summary.online_features["distance"] is not None
 
 
+def test_flights_served_at_their_own_times_equal_the_point_in_time_join(
+    summary: DemoSummary,
+) -> None:
+    history = summary.served_history
+    assert history is not None
+
+    features = {f.feature: (f.compared, f.mismatches) for f in history.replay.features}
+
+    assert history.requests > 100
+    assert history.first_request is not None and history.last_request is not None
+    assert history.last_request - history.first_request > timedelta(days=300)
+    assert history.replay.replayed_rows == history.requests
+    assert features == {ref: (history.requests, 0) for ref in summary_refs(summary)}
+
+
+def summary_refs(summary: DemoSummary) -> set[str]:
+    """The `view:feature` refs of the demo's training set, from its manifest."""
+    manifest = json.loads(summary.training_manifest.read_text())
+    return set(manifest["statistics"]["features"])
+
+
 def test_rerunning_the_demo_gives_the_same_result(
     summary: DemoSummary, demo_settings: Settings
 ) -> None:
@@ -160,3 +181,4 @@ def test_rerunning_the_demo_gives_the_same_result(
     assert again.training_manifest.read_bytes() == first_manifest
     assert (again.training_set_dir / "train.parquet").read_bytes() == first_train
     assert again.hidden_by_knowledge_time == summary.hidden_by_knowledge_time
+    assert again.served_history == summary.served_history

@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-from featurestore.aggregations.spec import Aggregation, Input, WindowSpec
+from featurestore.aggregations.spec import Aggregation, WindowSpec
 from featurestore.sql import quote_ident
 
-
-def _input_sql(spec_input: Input) -> str:
-    if isinstance(spec_input, str):
-        return f"CAST({quote_ident(spec_input)} AS BIGINT)"
-    column = quote_ident(spec_input.column)
-    return (
-        f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} > {int(spec_input.above)} "
-        "THEN 1 ELSE 0 END"
-    )
+_SQL_TYPES = {"int64": "BIGINT", "float64": "DOUBLE", "string": "VARCHAR"}
 
 
 def _aggregate_sql(spec: WindowSpec, aggregation: Aggregation) -> str:
-    if aggregation.input is None:
-        return "count(*) FILTER (WHERE __fs_is_event) OVER w"
-    value = f"__fs_i{spec.inputs.index(aggregation.input)}"
+    window = f"w{spec.windows_us.index(aggregation.window_us)}"
+    if not aggregation.column:
+        return f"count(*) FILTER (WHERE __fs_is_event) OVER {window}"
+    value = f"__fs_i{spec.inputs.index(aggregation.column)}"
     function = aggregation.function
     if function == "count":
-        return f"count({value}) OVER w"
+        return f"count({value}) OVER {window}"
+    if function == "count_distinct":
+        return f"count(DISTINCT {value}) OVER {window}"
     if function == "sum":
-        return f"CAST(sum({value}) OVER w AS BIGINT)"
+        return f"CAST(sum({value}) OVER {window} AS BIGINT)"
     if function == "mean":
         # Exact integer sum, then one correctly rounded division, as the consumer does.
-        return f"CAST(sum({value}) OVER w AS DOUBLE) / nullif(count({value}) OVER w, 0)"
+        return (
+            f"CAST(sum({value}) OVER {window} AS DOUBLE) / nullif(count({value}) OVER {window}, 0)"
+        )
     if function in ("min", "max"):
-        return f"{function}({value}) OVER w"
+        return f"{function}({value}) OVER {window}"
     # last: the latest non-null value by (event time, arrival order).
-    return f"arg_max({value}, __fs_order) FILTER (WHERE {value} IS NOT NULL) OVER w"
+    return f"arg_max({value}, __fs_order) FILTER (WHERE {value} IS NOT NULL) OVER {window}"
 
 
 def backfill_sql(spec: WindowSpec, events: str, arrival_order: str) -> str:
@@ -42,17 +39,27 @@ def backfill_sql(spec: WindowSpec, events: str, arrival_order: str) -> str:
     """
     key = quote_ident(spec.key)
     timestamp = quote_ident(spec.timestamp_field)
-    inputs = ", ".join(f"{_input_sql(i)} AS __fs_i{n}" for n, i in enumerate(spec.inputs))
+    inputs = ", ".join(
+        f"{quote_ident(column)} AS __fs_i{n}" for n, column in enumerate(spec.inputs)
+    )
     input_columns = [f"__fs_i{n}" for n in range(len(spec.inputs))]
     nulls = "".join(f", NULL AS {column}" for column in input_columns)
     carried = "".join(f", {column}" for column in input_columns)
-    window, lateness = spec.window_us, spec.lateness_us
+    lateness = spec.lateness_us
+    expiries = "\n    UNION ALL\n    ".join(
+        f"SELECT __fs_key, __fs_t + {window}, FALSE, NULL{nulls} FROM __fs_accepted"
+        for window in spec.windows_us
+    )
+    windows = ",\n        ".join(
+        f"w{n} AS (PARTITION BY __fs_key ORDER BY __fs_t "
+        f"RANGE BETWEEN {window - 1} PRECEDING AND CURRENT ROW)"
+        for n, window in enumerate(spec.windows_us)
+    )
     outputs = ", ".join(
         f"{_aggregate_sql(spec, a)} AS {quote_ident(a.name)}" for a in spec.aggregations
     )
     casts = ", ".join(
-        f"CAST({quote_ident(a.name)} AS {'DOUBLE' if a.output_type == 'float64' else 'BIGINT'}) "
-        f"AS {quote_ident(a.name)}"
+        f"CAST({quote_ident(a.name)} AS {_SQL_TYPES[a.output_type]}) AS {quote_ident(a.name)}"
         for a in spec.aggregations
     )
     return f"""
@@ -73,15 +80,11 @@ WITH __fs_events AS (
         (CAST(__fs_t AS HUGEINT) << 64) + __fs_seq AS __fs_order{carried}
     FROM __fs_accepted
     UNION ALL
-    SELECT __fs_key, __fs_t + {window}, FALSE, NULL{nulls}
-    FROM __fs_accepted
+    {expiries}
 ), __fs_windowed AS (
     SELECT __fs_key, __fs_t, {outputs}
     FROM __fs_points
-    WINDOW w AS (
-        PARTITION BY __fs_key ORDER BY __fs_t
-        RANGE BETWEEN {window - 1} PRECEDING AND CURRENT ROW
-    )
+    WINDOW {windows}
     QUALIFY row_number() OVER (PARTITION BY __fs_key, __fs_t) = 1
 )
 SELECT __fs_key AS {key},

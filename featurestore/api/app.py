@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import redis
 from fastapi.responses import JSONResponse
 from google.protobuf.message import DecodeError
 from pydantic import BaseModel, Field
@@ -15,6 +14,9 @@ from featurestore.api.catalog import mount_catalog
 from featurestore.api.errors import install_error_handlers
 from featurestore.api.online import mount_online
 from featurestore.api.serving_app import ServingApp
+from featurestore.errors import FeatureStoreError
+from featurestore.online.connection import SERVING_TIMEOUT, connect
+from featurestore.online.errors import redis_errors
 from featurestore.settings import Settings
 
 
@@ -34,7 +36,7 @@ def create_app(settings: Settings, redis_url: str) -> ServingApp:
         version=__version__,
         description="Feature catalog and online features.",
     )
-    client = redis.Redis.from_url(redis_url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    client = connect(redis_url, timeout=SERVING_TIMEOUT)
     install_error_handlers(app)
     registry = _RegistryCheck(settings.registry_path)
 
@@ -46,10 +48,11 @@ def create_app(settings: Settings, redis_url: str) -> ServingApp:
     def health() -> JSONResponse:
         """Check Redis and the registry; 503 when either fails."""
         try:
-            client.ping()
+            with redis_errors("ping"):
+                client.ping()
             redis_state = "ok"
-        except redis.RedisError as exc:
-            redis_state = f"unreachable: {exc}"
+        except FeatureStoreError as exc:
+            redis_state = f"unreachable: {exc.__cause__ or exc}"
         registry_state = registry.state()
         healthy = redis_state == registry_state == "ok"
         body = Health(

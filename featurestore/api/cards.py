@@ -75,6 +75,7 @@ def feature_card(service: CatalogService, view_name: str, name: str, measures: b
         online_freshness=online,
         measure_errors=errors,
         provenance=dict(feature.provenance),
+        aggregation=feature.aggregation,
     )
 
 

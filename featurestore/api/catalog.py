@@ -32,6 +32,7 @@ from featurestore.api.coverage_schemas import (
     ViewCoverage,
 )
 from featurestore.api.errors import error_responses
+from featurestore.api.quality_schemas import FeatureQualityOut
 from featurestore.api.registration_schemas import (
     AuditEntryOut,
     AuditPage,
@@ -104,6 +105,14 @@ def catalog_router(service: CatalogService) -> APIRouter:
     ) -> FeatureCard:
         """The feature card: definition, semantics, owner, rights, lineage use, coverage."""
         return feature_card(service, view, feature, measures)
+
+    @router.get(
+        "/features/{view}/{feature}/quality", response_model=FeatureQualityOut, responses=READ
+    )
+    def quality(_: ReaderDep, view: str, feature: str) -> FeatureQualityOut:
+        """Latest validation of the view's source, training-vs-serving skew against the newest
+        training set holding the feature, and its drift per day."""
+        return FeatureQualityOut.of(service.feature_quality(view, feature))
 
     @router.get("/objects/{kind}/{name}", response_model=ObjectDetail, responses=READ)
     def detail(_: ReaderDep, kind: ObjectKind, name: str, response: Response) -> ObjectDetail:

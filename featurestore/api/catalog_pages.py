@@ -21,6 +21,7 @@ from featurestore.api.errors import status_of
 from featurestore.catalog.entries import ObjectKind
 from featurestore.catalog.lineage import Direction
 from featurestore.catalog.lineage_svg import lineage_svg
+from featurestore.catalog.quality_svg import quality_figures
 from featurestore.catalog.search import FACETS, SearchFilters
 from featurestore.catalog.service import CatalogService
 from featurestore.errors import FeatureStoreError, ObjectNotFoundError
@@ -154,7 +155,13 @@ def pages_router(service: CatalogService, authorizer: Authorizer) -> APIRouter:
         def build(_: Principal) -> tuple[str, dict[str, Any]]:
             card = feature_card(service, view, feature, measures=True)
             lineage = service.lineage(ObjectKind.feature, card.ref, "both", 3)
-            return "feature.html", {"card": card, "svg": lineage_svg(lineage, page_link)}
+            quality = service.feature_quality(card.view, card.name)
+            return "feature.html", {
+                "card": card,
+                "svg": lineage_svg(lineage, page_link),
+                "quality": quality,
+                **quality_figures(quality),
+            }
 
         return render(request, build)
 

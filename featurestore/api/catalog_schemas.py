@@ -266,6 +266,10 @@ class FeatureCard(BaseModel):
         description='Of `description` and `semantics`: "from definitions" or "registered by '
         '<actor> at <time>".',
     )
+    aggregation: str | None = Field(
+        default=None,
+        description="Stream views: how the declared aggregation computes it, window included.",
+    )
 
 
 class TrainingSetOut(BaseModel):

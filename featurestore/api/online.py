@@ -19,18 +19,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import redis
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from featurestore.api.auth import Authorizer, bearer_token
 from featurestore.api.errors import error_response, error_responses
 from featurestore.api.serving_app import Endpoint, ServingApp
 from featurestore.errors import LimitExceededError
 from featurestore.online.client import OnlineClient, OnlineFeatures, Status
+from featurestore.online.connection import SERVING_TIMEOUT, connect
 from featurestore.online.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from featurestore.online.metrics import OnlineMetrics
 from featurestore.online.plan import check_entity_values
@@ -254,9 +252,7 @@ def mount_online(app: ServingApp, settings: Settings, redis_url: str) -> None:
     def open_client() -> OnlineClient:
         # Fail fast when Redis is away (503 in about a second, not after redis-py's default
         # backoff of several seconds); one immediate retry covers a dropped idle connection.
-        reader = redis.Redis.from_url(
-            redis_url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 1)
-        )
+        reader = connect(redis_url, timeout=SERVING_TIMEOUT)
         return OnlineClient(open_store(settings, redis_url), reader, purpose="serving")
 
     authorizer = Authorizer(settings)

@@ -104,6 +104,8 @@ class FeatureEntry:
     rights: EffectiveRights
     provenance: Mapping[str, str] = field(default_factory=dict)
     """Of `description` and `semantics`: "from definitions" or "registered by … at …"."""
+    aggregation: str | None = None
+    """How a stream view computes it, from its declaration (e.g. `mean of amount over 1h`)."""
 
     @property
     def ref(self) -> str:

@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import redis
-from feast.infra.key_encoding_utils import serialize_entity_key_prefix
-from google.protobuf.timestamp_pb2 import Timestamp
-
-_GLOB_SPECIAL = frozenset(b"*?[]\\")
+from featurestore.errors import FeatureStoreError
+from featurestore.online.connection import RedisClient
+from featurestore.online.scan import sample_event_times
 
 
 @dataclass(frozen=True)
@@ -28,14 +26,8 @@ class OnlineFreshness:
     error: str | None = None
 
 
-def scan_pattern(project: str, join_keys: Sequence[str]) -> bytes:
-    """A SCAN MATCH pattern for the Redis keys of one entity in a project (glob-escaped)."""
-    prefix = serialize_entity_key_prefix(list(join_keys), entity_key_serialization_version=3)
-    return _escape(prefix) + b"*" + _escape(project.encode())
-
-
 def online_freshness(
-    client: redis.Redis,
+    client: RedisClient,
     project: str,
     view: str,
     join_keys: Sequence[str],
@@ -45,48 +37,25 @@ def online_freshness(
     max_scans: int = 20,
     now: datetime | None = None,
 ) -> OnlineFreshness:
-    """Read `_ts:<view>` of at most `sample` keys found in at most `max_scans` SCAN calls."""
+    """Event times of at most `sample` keys found in at most `max_scans` SCAN calls per master;
+    a Redis failure is reported in `error`, not raised (freshness is a side panel)."""
     now = now or datetime.now(UTC)
     try:
-        keys = _sample_keys(client, scan_pattern(project, join_keys), sample, max_scans)
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hget(key, f"_ts:{view}")
-        raw_times = pipe.execute()
-    except redis.RedisError as exc:
+        sampled, times = sample_event_times(
+            client, project, view, join_keys, sample=sample, max_scans=max_scans
+        )
+    except FeatureStoreError as exc:
         return OnlineFreshness(view, 0, 0, None, None, None, None, error=f"Redis: {exc}")
-    times = sorted(_timestamp(raw) for raw in raw_times if raw)
     if not times:
-        return OnlineFreshness(view, len(keys), 0, None, None, None, None)
+        return OnlineFreshness(view, sampled, 0, None, None, None, None)
     ages = [(now - moment).total_seconds() for moment in times]
     expired = sum(1 for age in ages if age > ttl_seconds) / len(ages) if ttl_seconds else 0.0
     return OnlineFreshness(
         view=view,
-        sampled_keys=len(keys),
+        sampled_keys=sampled,
         with_value=len(times),
         latest=times[-1],
         oldest=times[0],
         median_age_seconds=statistics.median(ages),
         expired_share=round(expired, 6),
     )
-
-
-def _sample_keys(client: redis.Redis, pattern: bytes, sample: int, max_scans: int) -> list[bytes]:
-    keys: list[bytes] = []
-    cursor = 0
-    for _ in range(max_scans):
-        cursor, batch = client.scan(cursor=cursor, match=pattern, count=1000)
-        keys.extend(batch)
-        if cursor == 0 or len(keys) >= sample:
-            break
-    return list(dict.fromkeys(keys))[:sample]
-
-
-def _timestamp(raw: bytes) -> datetime:
-    stamp = Timestamp()
-    stamp.ParseFromString(raw)
-    return stamp.ToDatetime(tzinfo=UTC)
-
-
-def _escape(raw: bytes) -> bytes:
-    return b"".join(b"\\" + bytes([b]) if b in _GLOB_SPECIAL else bytes([b]) for b in raw)

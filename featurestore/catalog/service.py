@@ -14,10 +14,7 @@ from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 import pyarrow as pa
-import redis
 from feast import FeatureStore
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from featurestore.catalog.coverage import CoverageSpec, ViewStats, compute_view_stats
 from featurestore.catalog.coverage_cache import CoverageCache
@@ -35,6 +32,7 @@ from featurestore.catalog.ledger import AuditEntry, Ledger
 from featurestore.catalog.lineage import Direction, Lineage, LineageGraph
 from featurestore.catalog.manifests import manifests_fingerprint, read_training_sets
 from featurestore.catalog.pit_coverage import PointInTimeCoverage, point_in_time_coverage
+from featurestore.catalog.quality import FeatureQuality, feature_quality
 from featurestore.catalog.registered import (
     MetadataVersion,
     RegisteredStore,
@@ -46,6 +44,7 @@ from featurestore.catalog.snapshot import build_catalog
 from featurestore.catalog.sources import SourceFiles
 from featurestore.errors import FeatureStoreError, ObjectNotFoundError, RegistryMissingError
 from featurestore.offline.engines import SPARK_TYPE
+from featurestore.online.connection import connect
 from featurestore.policy import Decision, EffectiveRights, Policy
 from featurestore.repo import open_store, policy_for_store, read_repo_yaml
 from featurestore.settings import Settings
@@ -78,9 +77,7 @@ class CatalogService:
         self._consumers_key: object = None
         self._snapshot: Snapshot | None = None
         # Freshness is a side panel: one quick retry, not redis-py's default backoff (~10 s).
-        self._redis = redis.Redis.from_url(
-            redis_url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
-        )
+        self._redis = connect(redis_url)
         self.coverage_cache = CoverageCache(
             settings.data_dir / "catalog" / "coverage", compute=self._compute_coverage
         )
@@ -209,6 +206,13 @@ class CatalogService:
     def view_coverage(self, name: str) -> tuple[ViewStats, bool]:
         """Offline coverage of a view (cached by source fingerprint) and whether it was cached."""
         return self.coverage_cache.view_stats(self._coverage_spec(self.view(name)))
+
+    def feature_quality(self, view: str, name: str) -> FeatureQuality:
+        """Latest validation, skew against the newest training set, and drift of a feature."""
+        entry = self.feature(view, name)
+        with self._lock:
+            store = self._open_store()
+        return feature_quality(store, self.settings.data_dir, entry.view, entry.name)
 
     def online_freshness(self, name: str) -> OnlineFreshness:
         """Event times of a bounded sample of the view's values in Redis."""

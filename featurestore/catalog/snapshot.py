@@ -14,6 +14,7 @@ from feast.data_source import DataSource, KafkaSource
 from feast.infra.offline_stores.file_source import FileSource
 from pydantic import ValidationError
 
+from featurestore.aggregations import window_spec
 from featurestore.catalog.entries import (
     Catalog,
     EntityEntry,
@@ -24,6 +25,7 @@ from featurestore.catalog.entries import (
     ViewKind,
 )
 from featurestore.catalog.registration import declared_object
+from featurestore.errors import FeatureStoreError
 from featurestore.inventory import DUMMY_ENTITY_NAME
 from featurestore.layers import EMPTY, Effective, RegisteredLayer, merge
 from featurestore.metadata import FieldSemantics, parse_semantics
@@ -170,6 +172,7 @@ def _feature_entries(
 ) -> list[FeatureEntry]:
     effective = {f.name: f for f in layered.effective.obj.fields}
     provenance = layered.effective.provenance
+    computed = aggregation_summaries(view) if isinstance(view, StreamFeatureView) else {}
     return [
         FeatureEntry(
             view=view.name,
@@ -188,9 +191,24 @@ def _feature_entries(
                 "description": provenance.get(f"fields.{field.name}.description", ""),
                 "semantics": provenance.get(f"fields.{field.name}.semantics", ""),
             },
+            aggregation=computed.get(field.name),
         )
         for field in _value_fields(view)
     ]
+
+
+def aggregation_summaries(view: StreamFeatureView) -> dict[str, str]:
+    """Per feature of a stream view, how its declared aggregation computes it (none if invalid)."""
+    try:
+        spec = window_spec(view)
+    except FeatureStoreError:
+        return {}
+    late = f"; events up to {spec.allowed_lateness} late count" if spec.lateness_us else ""
+    return {
+        a.name: f"{a.function} of `{a.column or 'events'}` per `{spec.key}` over a sliding "
+        f"{a.window}{late}"
+        for a in spec.aggregations
+    }
 
 
 def _value_fields(view: AnyView) -> list[Field]:

@@ -1,4 +1,12 @@
-"""The online store: Feast's Redis format written vectorized, read with freshness, served."""
+"""The online store, and the one place that talks to Redis (one node or a Redis Cluster).
+
+- `connection`: the client factory from `redis_url`, and Feast's matching `online_store` config;
+- `layout`: Feast's key, field and value layout; `encoding`/`decoding`: its vectorized and
+  scalar codecs; `binary`: the numpy byte columns they build on;
+- `routing`: keys grouped by cluster slot owner, redirections followed;
+- `client` (reads), `writer` and `materialize` (writes), `scan` (sampling), `errors` (redis-py
+  exceptions mapped to featurestore errors).
+"""
 
 from __future__ import annotations
 

@@ -14,10 +14,20 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import redis
 from feast import FeatureService, FeatureStore
+from redis.cluster import RedisCluster
 
+from featurestore.online.connection import RedisClient
 from featurestore.online.decoding import decode_timestamp_micros, decode_value, micros_to_datetime
 from featurestore.online.errors import redis_errors
 from featurestore.online.plan import EntityKeyError, ReadPlan, ViewRead, resolve_plan
+from featurestore.online.routing import (
+    REDIRECTED,
+    group_by_node,
+    node_connection,
+    refresh_slot_map,
+    release,
+    slot_of,
+)
 from featurestore.policy import Policy
 from featurestore.repo import data_dir_of, policy_for_store
 
@@ -85,7 +95,7 @@ class OnlineClient:
     def __init__(
         self,
         store: FeatureStore,
-        client: redis.Redis,
+        client: RedisClient,
         *,
         purpose: str = "serving",
         metadata_version: Callable[[], Hashable] | None = None,
@@ -187,16 +197,25 @@ class OnlineClient:
         return result
 
     def close(self) -> None:
-        """Give this thread's Redis connection back to the client's pool."""
+        """Give this thread's Redis connections back to their pools."""
+        client = self._client
+        if isinstance(client, RedisCluster):
+            nodes: dict[str, Any] = getattr(self._local, "nodes", {})
+            self._local.nodes = {}
+            for node, connection in nodes.values():
+                release(client, node, connection)
+            return
         connection = getattr(self._local, "connection", None)
         if connection is not None:
             self._local.connection = None
-            self._client.connection_pool.release(connection)
+            client.connection_pool.release(connection)
 
     def _fetch(self, commands: list[tuple[bytes, tuple[bytes, ...]]]) -> list[Any]:
         # Straight on a connection this thread keeps: redis-py's per-command machinery (pool
         # checkout, retries, tracing) costs more than the HMGET itself (measured 80 vs 35 µs).
         with redis_errors("read online features"):
+            if isinstance(self._client, RedisCluster):
+                return self._fetch_cluster(self._client, commands)
             connection = getattr(self._local, "connection", None)
             if connection is None:
                 connection = self._client.connection_pool.get_connection()
@@ -214,6 +233,49 @@ class OnlineClient:
             except BaseException:
                 connection.disconnect()  # replies may be left unread on it
                 raise
+
+    def _fetch_cluster(
+        self, cluster: RedisCluster, commands: list[tuple[bytes, tuple[bytes, ...]]]
+    ) -> list[Any]:
+        """One pipeline per master holding some of the keys: every pipeline is written before
+        any reply is read, so the masters work at the same time. A command answered with a
+        redirection (resharding) or TRYAGAIN is sent again through redis-py, which follows it."""
+        groups = group_by_node(cluster, (slot_of(key) for key, _ in commands))
+        kept: dict[str, tuple[Any, Any]] = self._local.__dict__.setdefault("nodes", {})
+        replies: list[Any] = [None] * len(commands)
+        again: list[int] = []
+        sent: list[tuple[Any, Any, list[int]]] = []
+        try:
+            for group in groups:
+                name = group.node.name
+                entry = kept.get(name)
+                if entry is None:
+                    entry = kept[name] = (group.node, node_connection(cluster, group.node))
+                connection = entry[1]
+                sent.append((group.node, connection, group.positions))
+                connection.send_packed_command(
+                    connection.pack_commands(
+                        [("HMGET", commands[i][0], *commands[i][1]) for i in group.positions]
+                    )
+                )
+            for _, connection, positions in sent:
+                for position in positions:
+                    try:
+                        replies[position] = connection.read_response()
+                    except REDIRECTED:
+                        again.append(position)
+        except BaseException as exc:
+            for node, connection, _ in sent:
+                connection.disconnect()  # replies may be left unread on it
+                kept.pop(node.name, None)
+                release(cluster, node, connection)
+            if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+                refresh_slot_map(cluster)
+            raise
+        for position in again:
+            key, fields = commands[position]
+            replies[position] = cluster.execute_command("HMGET", key, *fields)
+        return replies
 
 
 def _decode_view(

@@ -14,6 +14,19 @@ from typing import Any
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import NULL_TIMESTAMP_INT_VALUE, feast_value_type_to_python_type
 
+from featurestore.online.layout import (
+    TAG_BOOL,
+    TAG_BYTES,
+    TAG_DOUBLE,
+    TAG_FLOAT,
+    TAG_INT32,
+    TAG_INT64,
+    TAG_NANOS,
+    TAG_SECONDS,
+    TAG_STRING,
+    TAG_UNIX_TIMESTAMP,
+)
+
 _DOUBLE = struct.Struct("<d")
 _FLOAT = struct.Struct("<f")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -88,14 +101,14 @@ def _protobuf(raw: bytes) -> Any:
 
 
 _BY_TAG: dict[int, Callable[[bytes], Any]] = {
-    0x29: _decode_double,
-    0x35: _decode_float,
-    0x20: _decode_int,
-    0x18: _decode_int,
-    0x38: _decode_bool,
-    0x12: _decode_string,
-    0x0A: _decode_bytes,
-    0x40: _decode_unix_timestamp,
+    TAG_DOUBLE: _decode_double,
+    TAG_FLOAT: _decode_float,
+    TAG_INT64: _decode_int,
+    TAG_INT32: _decode_int,
+    TAG_BOOL: _decode_bool,
+    TAG_STRING: _decode_string,
+    TAG_BYTES: _decode_bytes,
+    TAG_UNIX_TIMESTAMP: _decode_unix_timestamp,
 }
 
 
@@ -116,9 +129,9 @@ def decode_timestamp_micros(raw: bytes) -> int:
         value, pos = _varint(raw, pos + 1)
         if value >= _INT64_SIGN:
             value -= _UINT64
-        if tag == 0x08:
+        if tag == TAG_SECONDS:
             seconds = value
-        elif tag == 0x10:
+        elif tag == TAG_NANOS:
             nanos = value
     return seconds * 1_000_000 + nanos // 1000
 

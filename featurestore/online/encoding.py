@@ -1,20 +1,14 @@
-"""Feast's Redis key/value format, encoded column-wise from Arrow arrays with numpy.
+"""Feast's Redis key/value format (featurestore.online.layout), encoded column-wise from
+Arrow arrays with numpy.
 
 Feast builds one protobuf object per value; here every column becomes one byte buffer plus
 offsets (featurestore.online.binary), built with array operations.
-The layouts (checked against `feast/infra/key_encoding_utils.py` and `online_stores/redis.py`):
-- key: `u32le(n)`, per join key sorted by name `u32le(2) u32le(len) name`, then per value
-  `u32le(ValueType) u32le(len) bytes`, then the project name;
-- field: `u32le(mmh3_32("<view>:<feature>"))`; value: a serialized `feast.types.Value`
-  (a null is the empty message, `b""`); `_ts:<view>`: a serialized protobuf `Timestamp`.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 
-import mmh3
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,18 +23,21 @@ from featurestore.online.binary import (
     little_endian,
     varints,
 )
-
-_U32 = struct.Struct("<I")
-# Tag byte (field number << 3 | wire type) of each scalar in `feast.types.Value`.
-_TAG_BYTES, _TAG_STRING, _TAG_INT32, _TAG_INT64 = 0x0A, 0x12, 0x18, 0x20
-_TAG_DOUBLE, _TAG_FLOAT, _TAG_BOOL, _TAG_UNIX_TIMESTAMP = 0x29, 0x35, 0x38, 0x40
-_KEY_TYPES = {
-    ValueType.STRING,
-    ValueType.BYTES,
-    ValueType.INT32,
-    ValueType.INT64,
-    ValueType.UNIX_TIMESTAMP,
-}
+from featurestore.online.layout import (
+    KEY_TYPES,
+    TAG_BOOL,
+    TAG_BYTES,
+    TAG_DOUBLE,
+    TAG_FLOAT,
+    TAG_INT32,
+    TAG_INT64,
+    TAG_NANOS,
+    TAG_SECONDS,
+    TAG_STRING,
+    TAG_UNIX_TIMESTAMP,
+    U32,
+    key_prefix,
+)
 
 
 class EncodingError(TerminalError):
@@ -54,20 +51,20 @@ def _tagged(tag: int, payload: Binary) -> Binary:
 def _encode_valid(array: pa.Array, value_type: ValueType) -> Binary:
     """Serialized Values of a column without nulls (and NaNs, which Feast stores as null)."""
     if value_type == ValueType.DOUBLE:
-        return _tagged(_TAG_DOUBLE, little_endian(array.to_numpy(), "<f8"))
+        return _tagged(TAG_DOUBLE, little_endian(array.to_numpy(), "<f8"))
     if value_type == ValueType.FLOAT:
-        return _tagged(_TAG_FLOAT, little_endian(array.to_numpy(), "<f4"))
+        return _tagged(TAG_FLOAT, little_endian(array.to_numpy(), "<f4"))
     if value_type in (ValueType.INT64, ValueType.INT32):
-        tag = _TAG_INT64 if value_type == ValueType.INT64 else _TAG_INT32
+        tag = TAG_INT64 if value_type == ValueType.INT64 else TAG_INT32
         return _tagged(tag, varints(array.to_numpy()))
     if value_type == ValueType.BOOL:
         flags = array.to_numpy(zero_copy_only=False).astype(np.uint8)
-        return _tagged(_TAG_BOOL, Binary.fixed(flags.reshape(-1, 1)))
+        return _tagged(TAG_BOOL, Binary.fixed(flags.reshape(-1, 1)))
     if value_type == ValueType.UNIX_TIMESTAMP:
-        return _tagged(_TAG_UNIX_TIMESTAMP, varints(_epoch_seconds(array)))
+        return _tagged(TAG_UNIX_TIMESTAMP, varints(_epoch_seconds(array)))
     if value_type in (ValueType.STRING, ValueType.BYTES):
         content = Binary.from_arrow(array)
-        tag = _TAG_STRING if value_type == ValueType.STRING else _TAG_BYTES
+        tag = TAG_STRING if value_type == ValueType.STRING else TAG_BYTES
         return concat_rows(
             [Binary.constant(bytes([tag]), len(content)), varints(content.lengths), content]
         )
@@ -129,7 +126,7 @@ def encode_timestamps(array: pa.Array | pa.ChunkedArray, column: str) -> Binary:
     micros = array.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
     seconds, remainder = np.divmod(micros, 1_000_000)
     parts = []
-    for tag, values in ((0x08, seconds), (0x10, remainder * 1000)):
+    for tag, values in ((TAG_SECONDS, seconds), (TAG_NANOS, remainder * 1000)):
         present = values != 0
         encoded = _tagged(tag, varints(values[present])).expand(present)
         parts.append(encoded)
@@ -144,17 +141,13 @@ def encode_entity_keys(
     """Redis keys of the entity rows given as one array per join key."""
     names = sorted(columns)
     rows = len(columns[names[0]]) if names else 0
-    header = _U32.pack(len(names)) + b"".join(
-        _U32.pack(ValueType.STRING.value) + _U32.pack(len(name.encode())) + name.encode()
-        for name in names
-    )
-    parts = [Binary.constant(header, rows)]
+    parts = [Binary.constant(key_prefix(names), rows)]
     for name in names:
         value_type = value_types[name]
         array = columns[name]
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
-        if value_type not in _KEY_TYPES:
+        if value_type not in KEY_TYPES:
             raise EncodingError(
                 f"Join key `{name}` has type `{value_type.name}`; Feast keys Redis by "
                 "STRING, BYTES, INT32 or INT64 join keys only. Change the entity's value type."
@@ -171,20 +164,10 @@ def encode_entity_keys(
         else:
             width = "<i8" if value_type == ValueType.INT64 else "<i4"
             value = little_endian(array.to_numpy(), width)
-        header = _U32.pack(value_type.value)
+        header = U32.pack(value_type.value)
         parts += [Binary.constant(header, rows), little_endian(value.lengths, "<u4"), value]
     parts.append(Binary.constant(project.encode(), rows))
     return concat_rows(parts)
-
-
-def field_name(view_name: str, feature: str) -> bytes:
-    """The hash field of a feature: little-endian murmur3_32 of `<view>:<feature>`."""
-    return _U32.pack(mmh3.hash(f"{view_name}:{feature}", signed=False))
-
-
-def timestamp_field(view_name: str) -> bytes:
-    """The hash field holding the event time of a view's values for one entity."""
-    return f"_ts:{view_name}".encode()
 
 
 def _epoch_seconds(array: pa.Array) -> np.ndarray:

@@ -6,8 +6,28 @@ import contextlib
 from collections.abc import Iterator
 
 import redis
+from redis.exceptions import (
+    AskError,
+    ClusterError,
+    ReadOnlyError,
+    RedisClusterException,
+    TryAgainError,
+)
 
 from featurestore.errors import ErrorKind, ServiceError, TerminalError
+
+# A cluster in the middle of a failover or a resharding answers these for a moment; a later try
+# (with the slot map refreshed) succeeds, so callers retry them like a lost connection.
+TRANSIENT = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    ClusterError,  # CLUSTERDOWN, MASTERDOWN, redirections exhausted
+    TryAgainError,  # a multi-key command on a slot being migrated
+    AskError,  # MOVED/ASK that could not be followed
+    ReadOnlyError,  # a write reached a master just demoted to replica
+    RedisClusterException,  # slot not covered while the map is refreshed
+)
 
 
 class OnlineStoreError(TerminalError):
@@ -21,7 +41,7 @@ def redis_errors(action: str) -> Iterator[None]:
     """Translate redis-py exceptions raised while doing `action` (e.g. `write daily_stats`)."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+    except TRANSIENT as exc:
         raise ServiceError(
             f"Redis did not answer while trying to `{action}`: {exc}. Check that Redis is "
             "running and reachable at the configured `redis_url`, then retry."

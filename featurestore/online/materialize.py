@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
 from feast import FeatureStore, FeatureView
 
 from featurestore.errors import TerminalError
 from featurestore.offline.engines import open_engine
 from featurestore.offline.source import ViewSource
+from featurestore.online.connection import RedisClient
 from featurestore.online.writer import OnlineWriter
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.registry import Registry, resolve_view
@@ -50,37 +50,49 @@ class ViewMaterialized:
 
 def materialize(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     start: datetime,
     end: datetime,
     *,
     views: Sequence[str] | None = None,
     reporter: Reporter | None = None,
+    allow_invalid: bool = False,
+    on_warning: Callable[[str], None] = logger.warning,
 ) -> list[ViewMaterialized]:
-    """Copy the latest value per key with event time in [start, end] of each online view."""
+    """Copy the latest value per key with event time in [start, end] of each online view.
+
+    Each view's source is validated first (see `quality.validate`): a failing view is refused
+    unless it is tagged `featurestore.on_violation: warn` or `allow_invalid` is set."""
     start, end = _aware(start), _aware(end)
     if start > end:
         raise MaterializationError(
             f"The start `{start.isoformat()}` is after the end `{end.isoformat()}`; swap them."
         )
+    chosen = views_to_materialize(store, views)
+    _require_valid(store, chosen, allow_invalid, on_warning)
     return [
         _materialize_view(store, client, view, start, end, reporter or SilentReporter())
-        for view in views_to_materialize(store, views)
+        for view in chosen
     ]
 
 
 def materialize_incremental(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     end: datetime,
     *,
     views: Sequence[str] | None = None,
     reporter: Reporter | None = None,
+    allow_invalid: bool = False,
+    on_warning: Callable[[str], None] = logger.warning,
 ) -> list[ViewMaterialized]:
-    """Continue each view from where its last materialization ended, up to `end` (as Feast)."""
+    """Continue each view from where its last materialization ended, up to `end` (as Feast);
+    views are validated first, as by `materialize`."""
     end = _aware(end)
     results = []
-    for view in views_to_materialize(store, views):
+    chosen = views_to_materialize(store, views)
+    _require_valid(store, chosen, allow_invalid, on_warning)
+    for view in chosen:
         start = incremental_start(view, end)
         if start > end:
             logger.info("`%s` is materialized past %s; nothing to do", view.name, end)
@@ -89,6 +101,18 @@ def materialize_incremental(
             _materialize_view(store, client, view, start, end, reporter or SilentReporter())
         )
     return results
+
+
+def _require_valid(
+    store: FeatureStore,
+    views: Sequence[FeatureView],
+    allow_invalid: bool,
+    on_warning: Callable[[str], None],
+) -> None:
+    from featurestore.quality.gate import require_valid
+
+    for message in require_valid(store, [v.name for v in views], allow_invalid=allow_invalid):
+        on_warning(message)
 
 
 def incremental_start(view: FeatureView, end: datetime) -> datetime:
@@ -122,7 +146,7 @@ def views_to_materialize(store: FeatureStore, names: Sequence[str] | None) -> li
 
 def _materialize_view(
     store: FeatureStore,
-    client: redis.Redis,
+    client: RedisClient,
     view: FeatureView,
     start: datetime,
     end: datetime,

@@ -18,24 +18,16 @@ from feast.value_type import ValueType
 
 from featurestore.errors import RetrievalError
 from featurestore.online.decoding import decode_value
-from featurestore.online.encoding import field_name, timestamp_field
+from featurestore.online.layout import (
+    FIXED_WIDTH,
+    KEY_VALUE,
+    field_name,
+    key_prefix,
+    key_value_header,
+    timestamp_field,
+)
 from featurestore.policy import Policy
 from featurestore.registry import Registry, ResolvedView
-
-_U32 = struct.Struct("<I")
-# Serialized Values of a fixed size: the tag byte, then a struct code (double, float, bool).
-_FIXED_WIDTH = {
-    ValueType.DOUBLE: (0x29, "d"),
-    ValueType.FLOAT: (0x35, "f"),
-    ValueType.BOOL: (0x38, "?"),
-}
-_KEY_VALUE = {
-    ValueType.STRING: lambda value: str(value).encode(),
-    ValueType.BYTES: lambda value: bytes(value),
-    ValueType.INT64: lambda value: struct.pack("<q", int(value)),
-    ValueType.INT32: lambda value: struct.pack("<i", int(value)),
-    ValueType.UNIX_TIMESTAMP: lambda value: struct.pack("<q", int(value)),
-}
 
 
 class EntityKeyError(RetrievalError):
@@ -73,13 +65,13 @@ class ViewRead:
         parts = [self.key_prefix]
         for value_type, value in zip(self.key_types, values, strict=True):
             try:
-                encoded = _KEY_VALUE[value_type](value)
+                encoded = KEY_VALUE[value_type](value)
             except (TypeError, ValueError, struct.error) as exc:
                 raise EntityKeyError(
                     f"Entity value `{value!r}` of feature view `{self.name}` is not a valid "
                     f"`{value_type.name}` join key ({exc}); send values of the entity's type."
                 ) from exc
-            parts.append(_U32.pack(value_type.value) + _U32.pack(len(encoded)) + encoded)
+            parts.append(key_value_header(value_type, len(encoded)) + encoded)
         parts.append(self.project)
         return b"".join(parts)
 
@@ -163,7 +155,7 @@ def resolve_plan(
 
 def _view_read(project: str, view: ResolvedView, full_feature_names: bool) -> ViewRead:
     types = {key.name: key.value_type for key in view.join_keys}
-    unsupported = [key for key, kind in types.items() if kind not in _KEY_VALUE]
+    unsupported = [key for key, kind in types.items() if kind not in KEY_VALUE]
     if unsupported:
         raise RetrievalError(
             f"Join key(s) {', '.join(f'`{key}`' for key in unsupported)} of feature view "
@@ -171,14 +163,11 @@ def _view_read(project: str, view: ResolvedView, full_feature_names: bool) -> Vi
             "integers."
         )
     join_keys = sorted(types)
-    prefix = _U32.pack(len(join_keys)) + b"".join(
-        _U32.pack(ValueType.STRING.value) + _U32.pack(len(key.encode())) + key.encode()
-        for key in join_keys
-    )
+    prefix = key_prefix(join_keys)
     renamed = dict(zip(view.join_key_names, view.spine_join_keys, strict=False))
     features = view.feature_names
     dtypes = {feature.name: feature.value_type for feature in view.features}
-    layouts = [_FIXED_WIDTH.get(dtypes[name]) for name in features]
+    layouts = [FIXED_WIDTH.get(dtypes[name]) for name in features]
     fixed = [layout for layout in layouts if layout is not None]
     packed = struct.Struct("<" + "".join(f"B{code}" for _, code in fixed)) if fixed else None
     alias = view.name

@@ -11,23 +11,35 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import redis
 from feast import FeatureView
 from feast.field import Field
+from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from featurestore.online.binary import Binary, concat_rows, resp_bulk, resp_bulk_constant
+from featurestore.online.connection import RedisClient, primaries
 from featurestore.online.encoding import (
     EncodingError,
     encode_entity_keys,
     encode_timestamps,
     encode_values,
-    field_name,
-    timestamp_field,
 )
 from featurestore.online.errors import redis_errors
+from featurestore.online.layout import field_name, timestamp_field
+from featurestore.online.routing import (
+    REDIRECTED,
+    group_by_node,
+    refresh_slot_map,
+    slot_of,
+    unframe,
+)
 
 # ARGV: key ttl (0: none), then per key `width` items: `_ts:<view>`, its value, then each
 # feature's field and value — the exact HSET arguments, so Lua only slices them.
@@ -102,15 +114,20 @@ class WriteResult:
         return WriteResult(self.written + other.written, self.skipped_older + other.skipped_older)
 
 
+Command = list[bytes | memoryview]
+
+
 class OnlineWriter:
     """Writes Arrow tables of one feature view into Redis, as Feast's Redis store would.
 
-    Takes a single-node `redis.Redis`: a batch's keys go to one server (no Cluster slots).
+    On a Redis Cluster a script may only touch keys of one slot, so rows are sorted by slot, a
+    batch holds one slot's rows, and each master gets its batches in its own pipeline, all
+    masters at once (one thread each: the sockets wait in parallel).
     """
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         project: str,
         *,
         key_ttl_seconds: int | None = None,
@@ -139,7 +156,8 @@ class OnlineWriter:
         _check_columns(view, table, features, event_timestamp_column)
         total = WriteResult(0, 0)
         with redis_errors(f"write feature view {view.name}"):
-            self._client.script_load(_WRITE_IF_NOT_OLDER)
+            for node in primaries(self._client):
+                node.script_load(_WRITE_IF_NOT_OLDER)
             for start in range(0, table.num_rows, self._chunk_rows):
                 chunk = table.slice(start, self._chunk_rows)
                 total += self._write_chunk(view, chunk, features, event_timestamp_column)
@@ -152,8 +170,19 @@ class OnlineWriter:
     ) -> WriteResult:
         rows = chunk.num_rows
         key_types = {column.name: column.dtype.to_value_type() for column in view.entity_columns}
-        join_keys = {name: chunk.column(name) for name in view.join_keys}
-        keys = resp_bulk(encode_entity_keys(join_keys, key_types, self._project))
+        raw_keys = encode_entity_keys(
+            {name: chunk.column(name) for name in view.join_keys}, key_types, self._project
+        )
+        slots = None
+        if isinstance(self._client, RedisCluster):
+            slots = np.fromiter(map(slot_of, raw_keys.to_list()), np.int64, rows)
+            order = np.argsort(slots, kind="stable")
+            slots = slots[order]
+            chunk = chunk.take(pa.array(order))
+            raw_keys = encode_entity_keys(
+                {name: chunk.column(name) for name in view.join_keys}, key_types, self._project
+            )
+        keys = resp_bulk(raw_keys)
         # Per key, the HSET arguments: `_ts:<view>` and the event time, then field and value.
         parts = [
             Binary.constant(resp_bulk_constant(timestamp_field(view.name)), rows),
@@ -171,9 +200,9 @@ class OnlineWriter:
         ttl_and_width = resp_bulk_constant(b"%d" % self._key_ttl_seconds) + resp_bulk_constant(
             b"%d" % (2 * len(features) + 2)
         )
-        commands: list[list[bytes | memoryview]] = []
-        for start in range(0, rows, self._batch_rows):
-            end = min(start + self._batch_rows, rows)
+        commands: list[Command] = []
+        batch_slots: list[int] = []
+        for start, end in _batches(slots, rows, self._batch_rows):
             count = end - start
             header = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n%b\r\n%b" % (
                 3 + count + 2 + count * (len(features) + 1) * 2,
@@ -183,27 +212,99 @@ class OnlineWriter:
             commands.append(
                 [header, _slice(keys, start, end), ttl_and_width, _slice(arguments, start, end)]
             )
-        return self._send(commands)
+            batch_slots.append(int(slots[start]) if slots is not None else 0)
+        counts = [end - start for start, end in _batches(slots, rows, self._batch_rows)]
+        client = self._client
+        if not isinstance(client, RedisCluster):
+            result, _ = self._send(client.connection_pool, commands, counts, tolerate=False)
+            return result
+        return self._send_cluster(client, commands, batch_slots, counts)
 
-    def _send(self, commands: Sequence[list[bytes | memoryview]]) -> WriteResult:
-        """Send the packed EVALSHA commands, several per round trip, and add up the replies."""
-        pool = self._client.connection_pool
+    def _send_cluster(
+        self,
+        cluster: RedisCluster,
+        commands: list[Command],
+        batch_slots: list[int],
+        counts: list[int],
+    ) -> WriteResult:
+        groups = group_by_node(cluster, batch_slots)
+
+        def send(positions: list[int], pool: Any) -> tuple[WriteResult, list[int]]:
+            result, again = self._send(
+                pool,
+                [commands[i] for i in positions],
+                [counts[i] for i in positions],
+                tolerate=True,
+            )
+            return result, [positions[i] for i in again]
+
+        pools = [cluster.get_redis_connection(group.node).connection_pool for group in groups]
+        try:
+            if len(groups) <= 1:
+                outcomes = [send(g.positions, pool) for g, pool in zip(groups, pools, strict=True)]
+            else:
+                with ThreadPoolExecutor(len(groups)) as threads:
+                    outcomes = list(threads.map(send, [group.positions for group in groups], pools))
+        except (redis.ConnectionError, redis.TimeoutError):
+            refresh_slot_map(cluster)
+            raise
+        total = WriteResult(0, 0)
+        for result, again in outcomes:
+            total += result
+            for position in again:  # resharding or failover: let redis-py follow the slot
+                written, skipped = cluster.execute_command(
+                    "EVAL", _WRITE_IF_NOT_OLDER, counts[position], *unframe(commands[position][1:])
+                )
+                total += WriteResult(int(written), int(skipped))
+        return total
+
+    def _send(
+        self, pool: Any, commands: Sequence[Command], counts: Sequence[int], *, tolerate: bool
+    ) -> tuple[WriteResult, list[int]]:
+        """Send the packed EVALSHA commands, up to `batch_rows × batches_per_round_trip` rows per
+        round trip (a cluster's one-slot batches are small: many share a trip), and add up the
+        replies; with `tolerate`, also the positions of commands answered with a redirection."""
         connection = pool.get_connection()
         result = WriteResult(0, 0)
+        again: list[int] = []
+        budget = self._batch_rows * self._batches_per_round_trip
         try:
-            step = self._batches_per_round_trip
-            for first in range(0, len(commands), step):
-                trip = commands[first : first + step]
+            first = 0
+            while first < len(commands):
+                last, rows = first, 0
+                while last < len(commands) and (rows < budget or last == first):
+                    rows += counts[last]
+                    last += 1
+                trip = commands[first:last]
                 connection.send_packed_command([part for command in trip for part in command])
-                for _ in trip:
-                    written, skipped = connection.read_response()
+                for position in range(first, last):
+                    try:
+                        written, skipped = connection.read_response()
+                    except (*REDIRECTED, NoScriptError):
+                        if not tolerate:
+                            raise
+                        again.append(position)
+                        continue
                     result += WriteResult(int(written), int(skipped))
+                first = last
         except BaseException:
             connection.disconnect()  # replies may be left unread on it
             raise
         finally:
             pool.release(connection)
-        return result
+        return result, again
+
+
+def _batches(slots: np.ndarray | None, rows: int, size: int) -> list[tuple[int, int]]:
+    """Row ranges of at most `size` rows; with `slots` (sorted), each within one slot."""
+    if slots is None or not rows:
+        runs = [(0, rows)]
+    else:
+        starts = [0, *(np.flatnonzero(np.diff(slots)) + 1).tolist()]
+        runs = list(zip(starts, [*starts[1:], rows], strict=True))
+    return [
+        (start, min(start + size, end)) for begin, end in runs for start in range(begin, end, size)
+    ]
 
 
 def _slice(binary: Binary, start: int, end: int) -> memoryview:

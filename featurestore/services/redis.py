@@ -5,9 +5,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import redis
-
 from featurestore.errors import MissingBinaryError
+from featurestore.online.connection import connect
 from featurestore.services.process import EmbeddedServer, ManagedProcess, find_binary
 
 REDIS_HINT = (
@@ -46,7 +45,7 @@ class EmbeddedRedis(EmbeddedServer):
         )
 
     def _answers_ping(self) -> bool:
-        client = redis.Redis(self.host, self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        client = connect(f"redis://{self.host}:{self.port}/0", timeout=0.5, retries=0)
         try:
             return bool(client.ping())
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from feast import FeatureStore
+from feast import FeatureStore, FeatureView
 
 from featurestore.errors import FeatureStoreError, RetrievalError
+from featurestore.metadata import parse_semantics
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
 from featurestore.offline.engine import connect
 from featurestore.offline.engines import open_engine
@@ -24,6 +25,8 @@ from featurestore.offline.knowledge import knowledge_time_report
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.source import SourceLocation
 from featurestore.progress import Reporter, SilentReporter
+from featurestore.quality.gate import require_valid
+from featurestore.quality.stats import FeatureColumn, reference_statistics
 from featurestore.registry import Registry
 from featurestore.sql import quote_ident, quote_literal
 from featurestore.training import manifest as mf
@@ -53,6 +56,8 @@ class TrainingSetRequest:
     group_key: str | None = None
     purpose: str = "training"
     as_known_at: bool = True
+    allow_invalid: bool = False
+    """Use views whose sources fail validation (their failures become warnings)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,9 @@ def build_training_set(
     policy.check(request.purpose, refs, resolved.service_name).raise_if_denied()
     sources = [view.view_source() for view in resolved.views]
     definitions = {view.name: view.feast_view for view in resolved.views}
+    invalid = require_valid(
+        store, [source.name for source in sources], allow_invalid=request.allow_invalid
+    )
     reporter.advance(task)
 
     # The spine is read and deduplicated in memory by DuckDB whatever the engine (a spine
@@ -126,6 +134,7 @@ def build_training_set(
 
     report = knowledge_time_report(joined, sources)
     feature_names = [name for name in joined.table.column_names if name not in spine.column_names]
+    statistics = _reference_statistics(definitions, refs, feature_names, paths)
     manifest = {
         "format": mf.MANIFEST_FORMAT,
         "name": request.name,
@@ -167,6 +176,7 @@ def build_training_set(
                 for name, path in paths.items()
             },
         },
+        "statistics": statistics,
         "leakage_check": "passed: no feature event or created time after its entity time",
         "rights": mf.rights_section(policy, (source.name for source in sources)),
         "engine": {"name": engine.name, "versions": mf.package_versions(engine.packages)},
@@ -188,9 +198,34 @@ def build_training_set(
         duplicates_dropped=spine_rows - spine.num_rows,
         purged_rows=assignment.purged_rows,
         hidden_by_knowledge_time=report.hidden,
-        warnings=report.warnings + assignment.warnings,
+        warnings=(*invalid, *report.warnings, *assignment.warnings),
         fractions=assignment.fractions,
     )
+
+
+def _reference_statistics(
+    definitions: Mapping[str, FeatureView],
+    refs: Sequence[str],
+    columns: Sequence[str],
+    paths: dict[str, Path],
+) -> dict[str, Any]:
+    """Per-split statistics of each feature, binned on the train split (`quality.stats`)."""
+    features = []
+    for ref in refs:
+        view_name, _, name = ref.partition(":")
+        column = next((c for c in (f"{view_name}__{name}", name) if c in columns), None)
+        if column is None:
+            continue
+        view = definitions.get(view_name)
+        if view is None:
+            continue
+        field_of = {field.name: field for field in view.features}
+        if name not in field_of:
+            continue
+        field_ = field_of[name]
+        features.append(FeatureColumn(ref, column, str(field_.dtype), parse_semantics(field_.tags)))
+    with duckdb.connect() as con:
+        return reference_statistics(con, paths, features)
 
 
 def _deduplicated_spine(

@@ -14,37 +14,41 @@ from hypothesis import strategies as st
 from featurestore.aggregations import (
     Aggregation,
     AggregationSpecError,
-    Indicator,
     WindowSpec,
     WindowState,
     backfill_sql,
 )
 from featurestore.aggregations.window import Values
 
+_TEN, _FOUR = timedelta(microseconds=10), timedelta(microseconds=4)
 SPEC = WindowSpec(
     view="test_view",
     key="k",
-    window=timedelta(microseconds=10),
     allowed_lateness=timedelta(microseconds=3),
     aggregations=(
-        Aggregation("n", "count"),
-        Aggregation("n_x", "count", "x"),
-        Aggregation("sum_x", "sum", "x"),
-        Aggregation("mean_x", "mean", "x"),
-        Aggregation("min_x", "min", "x"),
-        Aggregation("max_x", "max", "x"),
-        Aggregation("last_x", "last", "x"),
-        Aggregation("share_x_above_2", "mean", Indicator("x", 2)),
+        Aggregation("n", "count", window=_TEN),
+        Aggregation("n_x", "count", "x", _TEN),
+        Aggregation("sum_x", "sum", "x", _TEN),
+        Aggregation("mean_x", "mean", "x", _TEN),
+        Aggregation("min_x", "min", "x", _TEN),
+        Aggregation("max_x", "max", "x", _TEN),
+        Aggregation("last_x", "last", "x", _TEN),
+        Aggregation("distinct_x", "count_distinct", "x", _TEN),
+        Aggregation("n_4", "count", window=_FOUR),
+        Aggregation("sum_x_4", "sum", "x", _FOUR),
+        Aggregation("distinct_c_4", "count_distinct", "c", _FOUR, "string"),
+        Aggregation("max_c_4", "max", "c", _FOUR, "string"),
     ),
 )
 
-ArrivedEvent = tuple[str, int, int | None]  # key, event time (µs), x
+ArrivedEvent = tuple[str, int, int | None, str | None]  # key, event time (µs), x, c
 
 events_strategy = st.lists(
     st.tuples(
         st.sampled_from(["a", "b"]),
         st.integers(min_value=0, max_value=40),
         st.none() | st.integers(min_value=-5, max_value=9),
+        st.none() | st.sampled_from(["p", "q", "r"]),
     ),
     max_size=40,
 )
@@ -54,29 +58,35 @@ def oracle(spec: WindowSpec, arrived: list[ArrivedEvent]) -> dict[tuple[str, int
     """Every change point's values, computed from the definition in `spec.py` by brute force."""
     accepted: list[tuple[str, int, int, dict[str, int | None]]] = []
     watermark: dict[str, int] = {}
-    for seq, (key, at, x) in enumerate(arrived):
+    for seq, (key, at, x, c) in enumerate(arrived):
         if key in watermark and at <= watermark[key] - spec.lateness_us:
             continue
         watermark[key] = max(watermark.get(key, at), at)
-        accepted.append((key, at, seq, {"x": x}))
+        accepted.append((key, at, seq, {"x": x, "c": c}))
     rows = {}
     for key, at, _, _ in accepted:
-        for point in (at, at + spec.window_us):
-            inside = sorted(
-                (e for e in accepted if e[0] == key and point - spec.window_us < e[1] <= point),
-                key=lambda e: (e[1], e[2]),
+        for point in (at, *(at + w for w in spec.windows_us)):
+            rows[(key, point)] = tuple(
+                _brute(a, _inside(accepted, key, point, a.window_us)) for a in spec.aggregations
             )
-            rows[(key, point)] = tuple(_brute(spec, a, inside) for a in spec.aggregations)
     return rows
 
 
-def _brute(spec: WindowSpec, aggregation: Aggregation, inside: list) -> int | float | None:
-    if aggregation.input is None:
+def _inside(accepted: list, key: str, point: int, window_us: int) -> list:
+    return sorted(
+        (e for e in accepted if e[0] == key and point - window_us < e[1] <= point),
+        key=lambda e: (e[1], e[2]),
+    )
+
+
+def _brute(aggregation: Aggregation, inside: list) -> int | float | str | None:
+    if not aggregation.column:
         return len(inside)
-    position = spec.inputs.index(aggregation.input)
-    values = [v for e in inside if (v := spec.input_values(e[3])[position]) is not None]
+    values = [v for e in inside if (v := e[3][aggregation.column]) is not None]
     if aggregation.function == "count":
         return len(values)
+    if aggregation.function == "count_distinct":
+        return len(set(values))
     if not values:
         return None
     return {
@@ -94,8 +104,8 @@ def stream(
     state = WindowState(spec)
     final: dict[tuple[str, int], Values] = {}
     current = []
-    for seq, (key, at, x) in enumerate(arrived):
-        state.add(key, at, seq, spec.input_values({"x": x}))
+    for seq, (key, at, x, c) in enumerate(arrived):
+        state.add(key, at, seq, spec.input_values({"x": x, "c": c}))
         if seq in cuts or seq == len(arrived) - 1:
             rows, now = state.advance()
             for row in rows:
@@ -112,7 +122,7 @@ def test_consumer_state_emits_each_final_change_point_once_with_oracle_values(
 ) -> None:
     expected = oracle(SPEC, arrived)
     watermarks: dict[str, int] = {}
-    for key, at, _ in arrived:
+    for key, at, _, _ in arrived:
         watermarks[key] = max(watermarks.get(key, at), at)
 
     final, current = stream(SPEC, arrived, cuts)
@@ -133,9 +143,10 @@ def test_duckdb_backfill_equals_the_oracle_at_every_change_point(
 ) -> None:
     table = pa.table(
         {
-            "k": [key for key, _, _ in arrived],
-            "t_us": pa.array([at for _, at, _ in arrived], pa.int64()),
-            "x": pa.array([x for _, _, x in arrived], pa.int64()),
+            "k": [e[0] for e in arrived],
+            "t_us": pa.array([e[1] for e in arrived], pa.int64()),
+            "x": pa.array([e[2] for e in arrived], pa.int64()),
+            "c": pa.array([e[3] for e in arrived], pa.string()),
             "arrival": pa.array(range(len(arrived)), pa.int64()),
         }
     )
@@ -153,9 +164,9 @@ def test_duckdb_backfill_equals_the_oracle_at_every_change_point(
 
 def test_windows_include_their_end_and_exclude_their_start() -> None:
     spec = WindowSpec(
-        "v", "k", timedelta(microseconds=10), timedelta(0), (Aggregation("n", "count"),)
+        "v", "k", timedelta(0), (Aggregation("n", "count", window=timedelta(microseconds=10)),)
     )
-    expected = oracle(spec, [("a", 0, None), ("a", 10, None)])
+    expected = oracle(spec, [("a", 0, None, None), ("a", 10, None, None)])
 
     assert expected == {("a", 0): (1,), ("a", 10): (1,), ("a", 20): (0,)}
 
@@ -163,7 +174,7 @@ def test_windows_include_their_end_and_exclude_their_start() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"window": timedelta(0)}, "window"),
+        ({"aggregations": (Aggregation("a", "count", window=timedelta(0)),)}, "window"),
         ({"allowed_lateness": timedelta(seconds=-1)}, "lateness"),
         ({"aggregations": (Aggregation("a", "count"), Aggregation("a", "count"))}, "distinct"),
         ({"aggregations": (Aggregation("a", "median"),)}, "unknown function"),  # type: ignore[arg-type]
@@ -174,7 +185,6 @@ def test_inconsistent_specs_are_refused(kwargs: dict, message: str) -> None:
     arguments = {
         "view": "v",
         "key": "k",
-        "window": timedelta(minutes=1),
         "allowed_lateness": timedelta(0),
         "aggregations": (Aggregation("n", "count"),),
         **kwargs,

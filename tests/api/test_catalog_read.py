@@ -94,6 +94,17 @@ def test_feature_card_has_definition_rights_use_and_coverage(client: TestClient)
     assert card["offline_freshness"]["last_event"] == "2013-12-30T23:00:00Z"
     assert card["online_freshness"]["error"] is None
     assert card["measure_errors"] == []
+    assert card["aggregation"] is None
+
+
+def test_a_stream_feature_card_says_how_its_declared_aggregation_computes_it(
+    client: TestClient,
+) -> None:
+    card = get(client, "/catalog/features/origin_departures_60m/mean_dep_delay_60m")
+
+    assert card["aggregation"] == (
+        "mean of `dep_delay` per `origin` over a sliding 1:00:00; events up to 0:10:00 late count"
+    )
 
 
 def test_objects_of_every_kind(client: TestClient) -> None:
@@ -294,3 +305,34 @@ def test_422_names_the_invalid_field(
     assert response.status_code == 422
     assert response.json()["loc"] == loc
     assert response.json()["error"] == "RequestValidationError"
+
+
+def test_feature_quality_without_a_reference_set_drifts_against_the_first_day(
+    client: TestClient,
+) -> None:
+    body = get(client, "/catalog/features/weather_hourly/temp/quality")
+    missing = client.get("/catalog/features/weather_hourly/nope/quality", headers=READER)
+
+    validation = body["validation"]
+    assert (body["feature"], validation["passed"], validation["rows"]) == (
+        "weather_hourly:temp",
+        True,
+        26_115,
+    )
+    assert {rule["rule"] for rule in validation["rules"]} == {
+        "rows",
+        "nan_inf",
+        "below_min",
+        "above_max",
+        "future_event",
+        "created_before_event",
+        "duplicates",
+    }
+    # The fixture's manifest predates reference statistics: no skew, drift against day one.
+    assert (body["training_set"], body["skew"], body["distribution"]) == (None, [], None)
+    drift = body["drift"]
+    assert drift["reference"].startswith("first window (2013-01-01")
+    assert len(drift["starts"]) == len(drift["psi"]) == len(drift["js"]) >= 360
+    assert drift["psi"][0] == 0.0
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "ObjectNotFoundError"

@@ -14,7 +14,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from featurestore.catalog.freshness import OnlineFreshness, online_freshness, scan_pattern
+from featurestore.catalog.freshness import OnlineFreshness, online_freshness
+from featurestore.online.layout import scan_pattern
 from featurestore.repo import open_store
 from featurestore.settings import load_settings
 

@@ -23,8 +23,8 @@ from featurestore.online.encoding import (
     encode_entity_keys,
     encode_timestamps,
     encode_values,
-    field_name,
 )
+from featurestore.online.layout import field_name
 
 INT64 = st.integers(-(2**63), 2**63 - 1)
 INT32 = st.integers(-(2**31), 2**31 - 1)

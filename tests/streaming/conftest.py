@@ -3,6 +3,7 @@ database and offline log, so tests sharing the session's broker and Redis stay a
 
 from __future__ import annotations
 
+import functools
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -17,12 +18,13 @@ import pyarrow as pa
 import pytest
 import redis
 
-from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
+from featurestore.aggregations import WindowSpec, window_spec
 from featurestore.apply import apply_repo
 from featurestore.examples.flights import ingest_flights
 from featurestore.examples.flights.events import departure_events
 from featurestore.online.client import OnlineClient
-from featurestore.repo import open_store
+from featurestore.online.connection import connect
+from featurestore.repo import load_definitions, open_store
 from featurestore.settings import Settings, load_settings
 from streaming.config import StreamOptions
 from streaming.consumer import RunStats
@@ -31,7 +33,19 @@ from streaming.service import build_consumer, run_consumer
 
 _databases = itertools.cycle(range(8, 16))  # other tests use database 0
 ORIGINS = ("EWR", "JFK", "LGA")
-FEATURES = [f"{ORIGIN_DEPARTURES_60M.view}:{name}" for name in ORIGIN_DEPARTURES_60M.feature_names]
+VIEW = "origin_departures_60m"
+
+
+@functools.cache
+def departures_spec() -> WindowSpec:
+    """The flights repo's per-origin window, as declared in `feature_repo/`."""
+    contents = load_definitions(load_settings())
+    views = {v.name: v for v in contents.stream_feature_views}
+    return window_spec(views[VIEW], contents.entities)
+
+
+ORIGIN_DEPARTURES_60M = departures_spec()
+FEATURES = [f"{VIEW}:{name}" for name in ORIGIN_DEPARTURES_60M.feature_names]
 
 
 @dataclass
@@ -53,8 +67,17 @@ class StreamEnv:
         return self.settings.data_dir / "sources" / "origin_departures_60m.parquet"
 
     @property
+    def spec(self) -> WindowSpec:
+        return ORIGIN_DEPARTURES_60M
+
+    @property
+    def view_log_dir(self) -> Path:
+        """The offline log of the departures view (`log_dir` holds one per view)."""
+        return self.log_dir / VIEW
+
+    @property
     def log(self) -> OfflineLog:
-        return OfflineLog(self.log_dir, ORIGIN_DEPARTURES_60M)
+        return OfflineLog(self.view_log_dir, ORIGIN_DEPARTURES_60M)
 
     def whole_minutes(self, events: int) -> int:
         """At most `events`, cut where the departure time changes: a replay that stops inside a
@@ -101,7 +124,7 @@ class StreamEnv:
     def online_rows(self) -> dict[str, tuple[datetime | None, tuple[Any, ...]]]:
         """Per origin: the online event time and feature values, as our reader serves them."""
         store = open_store(self.settings, self.redis_url)
-        client = redis.Redis.from_url(self.redis_url)
+        client = connect(self.redis_url)  # one node or a cluster
         try:
             result = OnlineClient(store, client).get(FEATURES, [{"origin": o} for o in ORIGINS])
         finally:

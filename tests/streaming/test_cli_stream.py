@@ -80,5 +80,5 @@ def test_stream_serves_metrics_and_exits_cleanly_on_sigterm(stream_env: StreamEn
     assert samples[consumed] == events
     assert lags(samples) and all(lag == 0 for lag in lags(samples))
     assert samples['featurestore_stream_event_to_online_seconds_count{clock="append"}'] == events
-    checkpoints = (stream_env.log_dir / "_checkpoints").glob("*.json")
+    checkpoints = (stream_env.view_log_dir / "_checkpoints").glob("*.json")
     assert sum(json.loads(path.read_text())["next_offset"] for path in checkpoints) == events

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pytest
 
-from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
 from featurestore.examples.flights.events import departure_events, replay_flights
 from featurestore.offline.retrieval import historical_features
 from featurestore.repo import open_store
@@ -45,9 +44,9 @@ def test_after_a_replay_online_values_and_the_offline_log_equal_the_batch_backfi
     offline = historical_features(
         store,
         spine,
-        [f"{ORIGIN_DEPARTURES_60M.view}:{n}" for n in ORIGIN_DEPARTURES_60M.feature_names],
+        [f"{stream_env.spec.view}:{n}" for n in stream_env.spec.feature_names],
     ).table.to_pylist()
-    lateness = ORIGIN_DEPARTURES_60M.allowed_lateness
+    lateness = stream_env.spec.allowed_lateness
     final = " OR ".join(
         f"(origin = '{o}' AND event_timestamp <= TIMESTAMPTZ '{(at - lateness).isoformat()}')"
         for o, (at, _) in online.items()

@@ -71,7 +71,7 @@ def run_with_kills(stream_env: StreamEnv, events: int, kills: int, seed: int) ->
     killed = 0
     for point in points:
         process = start_consumer(stream_env, group)
-        if not kill_after(process, stream_env.log_dir, point, rng):
+        if not kill_after(process, stream_env.view_log_dir, point, rng):
             break
         killed += 1
     else:

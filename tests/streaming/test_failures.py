@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
 from featurestore.examples.flights.events import departure_events, encode_event, replay_flights
 from featurestore.kafka import make_producer
 from featurestore.services import EmbeddedRedis
@@ -28,7 +27,7 @@ EVENTS = 3_000
 
 
 def final_backfill(stream_env: StreamEnv) -> list[dict]:
-    lateness = ORIGIN_DEPARTURES_60M.allowed_lateness
+    lateness = stream_env.spec.allowed_lateness
     where = " OR ".join(
         f"(origin = '{o}' AND event_timestamp <= TIMESTAMPTZ '{(at - lateness).isoformat()}')"
         for o, (at, _) in stream_env.online_rows().items()
@@ -122,7 +121,7 @@ def test_redis_outage_holds_commits_and_loses_nothing(
     while "Cannot write Redis yet" not in caplog.text and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(2)  # retrying meanwhile, past the 1 s checkpoint interval
-    checkpoints_during_outage = list((stream_env.log_dir / "_checkpoints").glob("*.json"))
+    checkpoints_during_outage = list((stream_env.view_log_dir / "_checkpoints").glob("*.json"))
     committed = KafkaConsumer(
         bootstrap_servers=stream_env.bootstrap_servers, group_id=stream_env.options().group_id
     )

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from featurestore.aggregations import Row
-from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
+from featurestore.aggregations import Aggregation, Row, WindowSpec
 from streaming.offline_log import Checkpoint, OfflineLog
 
 DAY_US = 86_400_000_000
+HOUR = timedelta(hours=1)
+ORIGIN_DEPARTURES_60M = WindowSpec(
+    view="origin_departures_60m",
+    key="origin",
+    allowed_lateness=timedelta(minutes=10),
+    aggregations=(
+        Aggregation("departures_60m", "count", "flight_id", HOUR),
+        Aggregation("mean_dep_delay_60m", "mean", "dep_delay", HOUR),
+    ),
+)
 
 
 def test_rows_are_split_by_event_date_and_read_back_sorted(tmp_path: Path) -> None:

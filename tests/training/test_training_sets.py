@@ -171,6 +171,11 @@ def test_manifest_records_what_rebuilds_the_set(store: FeatureStore, tmp_path: P
         "pyarrow",
     }
     assert manifest["hidden_by_knowledge_time"]["weather_hourly"] > 0
+    temp = manifest["statistics"]["features"]["weather_hourly:temp"]
+    assert (temp["method"], len(temp["edges"])) == ("declared_range", 9)
+    assert {
+        split: sum(stats["counts"]) + stats["nulls"] for split, stats in temp["splits"].items()
+    } == result.rows
     assert manifest["rebuild"].startswith("featurestore training-set march --features")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import redis
+from feast import FeatureStore
 from rich.console import RenderableType
 from rich.markup import escape
 from rich.table import Table
@@ -19,6 +19,7 @@ from rich.table import Table
 from featurestore.apply import apply_repo
 from featurestore.examples.flights.ingest import ingest_flights
 from featurestore.online.client import OnlineClient
+from featurestore.online.connection import connect
 from featurestore.online.materialize import materialize
 from featurestore.progress import Reporter, SilentReporter
 from featurestore.repo import open_store
@@ -29,6 +30,7 @@ from featurestore.training import TrainingSetRequest, build_training_set
 
 if TYPE_CHECKING:
     from featurestore.examples.flights.streaming_step import StreamingDemo
+    from featurestore.quality.replay import ReplayReport
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,18 @@ BUNDLED_REPO = Path(__file__).resolve().parents[3] / "feature_repo"
 LABEL = "arrived_delayed_15"
 # Feast materializes rows whose event time falls in [start, end]; the data covers 2013.
 MATERIALIZE_START = datetime(2012, 12, 31, tzinfo=UTC)
+SERVED_ONE_IN = 2000
+"""The demo serves one flight in this many (by id) at its own 2013 time, then replays them."""
+
+
+@dataclass(frozen=True)
+class ServedHistory:
+    """The flights served at a simulated clock, and their row-level replay."""
+
+    requests: int
+    first_request: datetime | None
+    last_request: datetime | None
+    replay: ReplayReport
 
 
 @dataclass
@@ -60,6 +74,8 @@ class DemoSummary:
     started_services: list[str] = field(default_factory=list)
     streaming: StreamingDemo | None = None
     """The streaming step: departures replayed to Kafka, consumed, read back online."""
+    served_history: ServedHistory | None = None
+    """A sample of the flights served at their own times, replayed through the join."""
     seconds: float = 0.0
 
 
@@ -91,7 +107,9 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
     reporter = reporter or SilentReporter()
     began = time.perf_counter()
     with Services.from_settings(settings, need_redis=True, need_kafka=True) as services:
-        ingested = ingest_flights(settings.data_dir, reporter=reporter)
+        ingested = ingest_flights(
+            settings.data_dir, repo_path=settings.repo_path, reporter=reporter
+        )
         reporter.start("apply definitions")
         applied = apply_repo(settings, services.redis_url)
         reporter.finish("apply definitions")
@@ -109,7 +127,8 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
             reporter=reporter,
         )
 
-        client = redis.Redis.from_url(services.redis_url)
+        served = _serve_history(store, settings, f"{spine} AND flight_id % {SERVED_ONE_IN} = 0")
+        client = connect(services.redis_url)
         materialize(store, client, MATERIALIZE_START, datetime.now(UTC), reporter=reporter)
         entity = _last_flight_entity(ingested.paths["flights"])
         online = OnlineClient(store, client, purpose="serving").get(service, [entity])
@@ -134,7 +153,35 @@ def run_demo(settings: Settings, reporter: Reporter | None = None) -> DemoSummar
         },
         started_services=services.started_names,
         streaming=streamed,
+        served_history=served,
         seconds=time.perf_counter() - began,
+    )
+
+
+def _serve_history(store: FeatureStore, settings: Settings, spine: str) -> ServedHistory:
+    """Serve the spine at its own times from a private Redis (the online store keeps today's
+    values), log every vector, and replay them through the point-in-time join. The log is the
+    demo's own (`demo/serving_log` in the data dir), replaced on a rerun so it reports the same;
+    `featurestore simulate-serving` writes the data dir's serving log."""
+    import shutil
+
+    from featurestore.quality.replay import replay_serving_log
+    from featurestore.quality.simulate import simulate_serving
+    from featurestore.services import EmbeddedRedis
+
+    log_dir = settings.data_dir / "demo" / "serving_log"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    with EmbeddedRedis() as server:
+        client = connect(server.url)
+        try:
+            result = simulate_serving(store, client, FEATURE_SERVICE, spine, log_dir=log_dir)
+        finally:
+            client.close()
+    return ServedHistory(
+        requests=result.requests,
+        first_request=result.first_request,
+        last_request=result.last_request,
+        replay=replay_serving_log(store, log_dir, examples=1),
     )
 
 
@@ -201,12 +248,30 @@ def demo_report(summary: DemoSummary) -> list[RenderableType]:
     out.append(escape(f"Registry: {summary.registry_path}"))
     if summary.streaming is not None:
         out.append(_streaming_table(summary.streaming))
+    out.extend(_served_history_lines(summary.served_history))
     if summary.started_services:
         out.append(f"Stopped embedded {', '.join(summary.started_services)}.")
     out.append(
         "Next: `featurestore init` scaffolds a repo for your own data (README: Your own data)."
     )
     return out
+
+
+def _served_history_lines(history: ServedHistory | None) -> list[RenderableType]:
+    if history is None or history.first_request is None or history.last_request is None:
+        return []
+    replay = history.replay
+    compared = sum(feature.compared for feature in replay.features)
+    mismatches = sum(feature.mismatches for feature in replay.features)
+    lines: list[RenderableType] = [
+        f"Served {history.requests:,} flights at their own 2013 times "
+        f"({history.first_request:%Y-%m-%d} … {history.last_request:%Y-%m-%d}) and replayed "
+        f"them through the point-in-time join: {mismatches:,} of {compared:,} values differ."
+    ]
+    for feature in replay.mismatched:
+        causes = ", ".join(f"{cause} {n:,}" for cause, n in feature.causes.items())
+        lines.append(escape(f"  {feature.feature}: {feature.mismatches:,} ({causes})"))
+    return lines
 
 
 def _streaming_table(streamed: StreamingDemo) -> Table:

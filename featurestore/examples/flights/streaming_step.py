@@ -7,11 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import redis
-
-from featurestore.aggregations.flights import ORIGIN_DEPARTURES_60M
 from featurestore.examples.flights.events import replay_flights
 from featurestore.online.client import OnlineClient
+from featurestore.online.connection import connect
 from featurestore.progress import Reporter
 from featurestore.repo import open_store
 from featurestore.settings import Settings
@@ -19,6 +17,7 @@ from streaming.config import StreamOptions
 from streaming.service import build_consumer, run_consumer
 
 DEMO_EVENTS = 5_000
+DEMO_VIEW = "origin_departures_60m"
 ORIGINS = ("EWR", "JFK", "LGA")
 
 
@@ -64,12 +63,13 @@ def run_streaming_step(
         offline_log_dir=settings.data_dir / "stream" / "demo" / topic,
         stop_when_caught_up=True,
     )
-    stats = run_consumer(build_consumer(settings, redis_url, options), handle_signals=False)
+    consumer = build_consumer(settings, redis_url, options, views=[DEMO_VIEW])
+    stats = run_consumer(consumer, handle_signals=False)
     reporter.finish("stream departures into Redis")
     store = open_store(settings, redis_url)
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
-        names = [f"{ORIGIN_DEPARTURES_60M.view}:{n}" for n in ORIGIN_DEPARTURES_60M.feature_names]
+        names = [f"{DEMO_VIEW}:{n}" for n in ("departures_60m", "mean_dep_delay_60m")]
         # Replayed 2013 events: judge the ttl at the stream's own time, not today's.
         now = published.last_event
         online = OnlineClient(store, client).get(names, [{"origin": o} for o in ORIGINS], now=now)
