@@ -5,6 +5,7 @@ ASOF query and featurestore's engine on the same seeded Parquet files, in one ru
     python benchmarks/pit_join.py --scale L --methods ours,duckdb_asof
     python benchmarks/pit_join.py --scale M --data bitemporal \
         --methods duckdb_asof,ours,ours_known,feast,feast_known
+    python benchmarks/pit_join.py --scale M --views 1 --methods ours,spark   # needs [spark]
 
 Each method runs in its own process (so peak RSS is its own); results are checked for equal
 values against featurestore's and the ratios are printed.
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pit_data import DATASETS, FEATURES, SCALES, TTL_DAYS, ensure_data, view_files
 
 DATA_ROOT = Path(__file__).resolve().parent / ".data" / "pit"
-METHODS = ("feast", "pandas", "duckdb_asof", "ours", "ours_known", "feast_known")
+METHODS = ("feast", "pandas", "duckdb_asof", "ours", "ours_known", "feast_known", "spark")
 DEFAULT_METHODS = ("feast", "pandas", "duckdb_asof", "ours", "ours_known")
 PLUGIN = "featurestore.offline.feast_plugin.AsofOfflineStore"
 
@@ -135,6 +136,53 @@ def run_duckdb_asof(folder: Path, views: int, memory_limit: str | None) -> pa.Ta
     return _timed(lambda: con.sql(sql).to_arrow_table())
 
 
+def run_spark(folder: Path, views: int) -> pa.Table:
+    """featurestore's Spark engine (Feast's Spark offline store, local[2]) on the same files."""
+    from feast import FeatureStore, RepoConfig
+
+    from featurestore.offline.engines import open_engine
+    from featurestore.offline.source import SourceLocation, ViewSource
+
+    work = Path(tempfile.mkdtemp(prefix="pit-bench-spark-"))
+    spark_conf = {
+        "spark.master": "local[2]",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.driver.memory": "3g",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+    }
+    store = FeatureStore(
+        config=RepoConfig(
+            project="bench",
+            provider="local",
+            registry=str(work / "registry.db"),
+            online_store={"type": "sqlite", "path": str(work / "online.db")},
+            offline_store={"type": "spark", "spark_conf": spark_conf},
+            entity_key_serialization_version=3,
+            repo_path=str(work),
+        )
+    )
+    sources = [
+        ViewSource(
+            name=f"v{index}",
+            location=SourceLocation.parquet(path),
+            join_keys=("entity_id",),
+            features=tuple(names),
+            timestamp_field="event_timestamp",
+            created_timestamp_field="created_timestamp",
+            ttl=timedelta(days=TTL_DAYS),
+        )
+        for index, (path, names) in enumerate(view_files(folder, views))
+    ]
+    spine = pq.read_table(folder / "spine.parquet")
+    engine = open_engine(store)
+    try:
+        return _timed(lambda: engine.historical_features(spine, sources, as_known_at=False).table)
+    finally:
+        engine.close()
+
+
 RUNS = int(os.environ.get("PIT_BENCH_RUNS", "3"))
 _seconds: list[float] = []
 _cpu_seconds: list[float] = []
@@ -163,6 +211,7 @@ def child(method: str, folder: Path, views: int, out: Path, memory_limit: str | 
         "ours_known": lambda: run_feast(folder, views, {**ours, "as_known_at": True}, False),
         "pandas": lambda: run_pandas(folder, views),
         "duckdb_asof": lambda: run_duckdb_asof(folder, views, memory_limit),
+        "spark": lambda: run_spark(folder, views),
     }
     os.environ["FEATURESTORE_CACHE_DIR"] = tempfile.mkdtemp(prefix="pit-profiles-")
     table = runners[method]()
@@ -273,6 +322,7 @@ def main() -> None:
             ("feast_known", "ours_known"),
             ("pandas", "ours"),
             ("ours_known", "ours"),
+            ("spark", "ours"),
         ):
             if top in timings and bottom in timings:
                 value = timings[top]["seconds"] / timings[bottom]["seconds"]

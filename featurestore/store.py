@@ -139,8 +139,7 @@ class FeatureStore:
 
         `purpose` must be allowed by the rights of every feature, as for training sets."""
         from featurestore.offline.arrow_io import utc_microseconds
-        from featurestore.offline.engine import connect
-        from featurestore.offline.pit import point_in_time_join
+        from featurestore.offline.engines import open_engine
         from featurestore.registry import Registry
 
         store = self.feast
@@ -156,14 +155,16 @@ class FeatureStore:
             spine = f"({entity_df})"
         else:
             spine = utc_microseconds(pa.Table.from_pandas(entity_df, preserve_index=False))
-        with connect(store.config.offline_store) as con:
-            table = point_in_time_join(
-                con,
+        engine = open_engine(store)
+        try:
+            table = engine.historical_features(
                 spine,
                 [view.view_source() for view in resolved.views],
                 event_timestamp_column=event_timestamp_column,
                 as_known_at=as_known_at,
             ).table
+        finally:
+            engine.close()
         if output == "pandas":
             return table.to_pandas()
         if output == "batches":

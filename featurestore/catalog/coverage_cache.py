@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from featurestore.catalog.coverage import (
     ViewStats,
     compute_view_stats,
 )
-from featurestore.catalog.sources import source_files
+from featurestore.catalog.sources import SourceFiles, source_files
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,15 @@ logger = logging.getLogger(__name__)
 class CoverageCache:
     """View statistics by source fingerprint, in memory and optionally as JSON files on disk."""
 
-    def __init__(self, directory: Path | None = None, max_entries: int = 256) -> None:
+    def __init__(
+        self,
+        directory: Path | None = None,
+        max_entries: int = 256,
+        *,
+        compute: Callable[[CoverageSpec, SourceFiles], ViewStats] = compute_view_stats,
+    ) -> None:
+        """`compute` scans a source: DuckDB's by default, Spark's for a Spark repo."""
+        self._compute = compute
         self._directory = directory
         self._memory: OrderedDict[str, ViewStats] = OrderedDict()
         self._max_entries = max_entries
@@ -45,7 +54,7 @@ class CoverageCache:
             cached = self._lookup(key)
             if cached is not None:
                 return cached, True
-            stats = compute_view_stats(spec, files)
+            stats = self._compute(spec, files)
             self._store(key, stats)
             return stats, False
 

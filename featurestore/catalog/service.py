@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import pyarrow as pa
 from feast import FeatureStore
 
-from featurestore.catalog.coverage import CoverageSpec, ViewStats
+from featurestore.catalog.coverage import CoverageSpec, ViewStats, compute_view_stats
 from featurestore.catalog.coverage_cache import CoverageCache
 from featurestore.catalog.entries import (
     Catalog,
@@ -40,10 +41,12 @@ from featurestore.catalog.registered import (
 from featurestore.catalog.registration import MetadataUpdate, MetadataWriter, UpdateResult
 from featurestore.catalog.search import SearchFilters, SearchIndex, SearchResult
 from featurestore.catalog.snapshot import build_catalog
+from featurestore.catalog.sources import SourceFiles
 from featurestore.errors import FeatureStoreError, ObjectNotFoundError, RegistryMissingError
+from featurestore.offline.engines import SPARK_TYPE
 from featurestore.online.connection import connect
 from featurestore.policy import Decision, EffectiveRights, Policy
-from featurestore.repo import open_store, policy_for_store
+from featurestore.repo import open_store, policy_for_store, read_repo_yaml
 from featurestore.settings import Settings
 
 
@@ -75,7 +78,9 @@ class CatalogService:
         self._snapshot: Snapshot | None = None
         # Freshness is a side panel: one quick retry, not redis-py's default backoff (~10 s).
         self._redis = connect(redis_url)
-        self.coverage_cache = CoverageCache(settings.data_dir / "catalog" / "coverage")
+        self.coverage_cache = CoverageCache(
+            settings.data_dir / "catalog" / "coverage", compute=self._compute_coverage
+        )
 
     @property
     def ledger(self) -> Ledger:
@@ -235,6 +240,17 @@ class CatalogService:
                 spine,
                 event_timestamp_column,
             )
+
+    def _compute_coverage(self, spec: CoverageSpec, files: SourceFiles) -> ViewStats:
+        """Scan a view's source with the repo's offline engine: Spark when it selects Spark."""
+        offline = read_repo_yaml(self.settings.repo_path).get("offline_store")
+        if isinstance(offline, dict) and offline.get("type") == SPARK_TYPE:
+            from featurestore.catalog.coverage_spark import compute_view_stats_spark
+            from featurestore.offline.spark_engine import spark_session
+
+            session = spark_session(SimpleNamespace(spark_conf=offline.get("spark_conf")))
+            return compute_view_stats_spark(spec, files, session)
+        return compute_view_stats(spec, files)
 
     def _coverage_spec(self, view: ViewEntry) -> CoverageSpec:
         catalog = self.snapshot().catalog

@@ -26,12 +26,17 @@ from featurestore.offline.session import arrow_query, connect, duckdb_advice
 from featurestore.offline.source import ViewSource, check_source
 from featurestore.offline.table_queries import rows_in_range_sql
 
-__all__ = ["OfflineEngine", "connect", "duckdb_advice"]
+__all__ = ["ENGINE_NAME", "OfflineEngine", "connect", "duckdb_advice"]
+
+ENGINE_NAME = "featurestore ASOF (DuckDB)"
 
 
 class OfflineEngine:
     """Historical retrieval, latest row per key, all rows and source profiles over one DuckDB
     connection opened with the offline store's settings (or one that is handed in)."""
+
+    name: str = ENGINE_NAME
+    packages: tuple[str, ...] = ()
 
     def __init__(
         self, settings: Any = None, *, connection: duckdb.DuckDBPyConnection | None = None

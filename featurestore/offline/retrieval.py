@@ -7,6 +7,7 @@ import pyarrow as pa
 from feast import FeatureStore
 
 from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.engines import OfflineBackend, open_engine
 from featurestore.offline.feast_sources import FeatureSelection, view_sources
 from featurestore.offline.pit import PointInTimeResult
 
@@ -21,9 +22,15 @@ def historical_features(
     full_feature_names: bool = False,
     connection: duckdb.DuckDBPyConnection | None = None,
 ) -> PointInTimeResult:
-    """Each spine row with the features as known at its event time (see README semantics)."""
+    """Each spine row with the features as known at its event time (see README semantics),
+    joined by the engine the store selects, or by DuckDB on a given `connection`."""
     sources = view_sources(store, features)
-    with OfflineEngine(store.config.offline_store, connection=connection) as engine:
+    engine: OfflineBackend = (
+        open_engine(store)
+        if connection is None
+        else OfflineEngine(store.config.offline_store, connection=connection)
+    )
+    try:
         return engine.historical_features(
             spine,
             sources,
@@ -31,3 +38,5 @@ def historical_features(
             as_known_at=as_known_at,
             full_feature_names=full_feature_names,
         )
+    finally:
+        engine.close()

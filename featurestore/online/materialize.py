@@ -1,6 +1,7 @@
 """Materialization: the latest offline value per key, written into Redis in Feast's format.
 
-DuckDB picks the latest row per key (featurestore.offline.latest), the OnlineWriter encodes
+The offline engine the repo selects picks the latest row per key (DuckDB, or Feast's Spark
+offline store with `offline_store: {type: spark}`), the OnlineWriter encodes
 and writes it without overwriting newer values, and the interval is recorded in the Feast
 registry exactly as `feast materialize` records it, so `feast` commands keep working.
 """
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from feast import FeatureStore, FeatureView
 
 from featurestore.errors import TerminalError
-from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.engines import open_engine
 from featurestore.offline.source import ViewSource
 from featurestore.online.connection import RedisClient
 from featurestore.online.writer import OnlineWriter
@@ -153,10 +154,13 @@ def _materialize_view(
 ) -> ViewMaterialized:
     began = time.perf_counter()
     task = f"materialize {view.name}"
-    with OfflineEngine(store.config.offline_store) as engine:
+    engine = open_engine(store)
+    try:
         latest = engine.latest(
             latest_source(store, view), start, end, event_timestamp_column=_EVENT_TIME
         )
+    finally:
+        engine.close()
     reporter.start(task, total=latest.num_rows)
     key_ttl_seconds = getattr(store.config.online_store, "key_ttl_seconds", None)
     writer = OnlineWriter(client, store.project, key_ttl_seconds=key_ttl_seconds)

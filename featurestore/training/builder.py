@@ -19,7 +19,8 @@ from feast import FeatureStore, FeatureView
 from featurestore.errors import FeatureStoreError, RetrievalError
 from featurestore.metadata import parse_semantics
 from featurestore.offline.arrow_io import utc_microseconds, write_parquet
-from featurestore.offline.engine import OfflineEngine
+from featurestore.offline.engine import connect
+from featurestore.offline.engines import open_engine
 from featurestore.offline.knowledge import knowledge_time_report
 from featurestore.offline.pit import PointInTimeResult
 from featurestore.offline.source import SourceLocation
@@ -106,9 +107,13 @@ def build_training_set(
     )
     reporter.advance(task)
 
-    with OfflineEngine(store.config.offline_store) as engine:
-        spine, spine_rows = _deduplicated_spine(engine.connection, request)
-        reporter.advance(task)
+    # The spine is read and deduplicated in memory by DuckDB whatever the engine (a spine
+    # query is DuckDB SQL); the features are joined by the engine the repo selects.
+    with connect(store.config.offline_store) as con:
+        spine, spine_rows = _deduplicated_spine(con, request)
+    reporter.advance(task)
+    engine = open_engine(store)
+    try:
         joined = engine.historical_features(
             spine,
             sources,
@@ -116,6 +121,8 @@ def build_training_set(
             as_known_at=request.as_known_at,
             with_feature_times=True,
         )
+    finally:
+        engine.close()
     reporter.advance(task)
     _check_no_leakage(joined, spine.column(request.event_timestamp_column), request.as_known_at)
 
@@ -172,7 +179,7 @@ def build_training_set(
         "statistics": statistics,
         "leakage_check": "passed: no feature event or created time after its entity time",
         "rights": mf.rights_section(policy, (source.name for source in sources)),
-        "engine": {"name": "featurestore ASOF (DuckDB)", "versions": mf.package_versions()},
+        "engine": {"name": engine.name, "versions": mf.package_versions(engine.packages)},
         "rebuild": _rebuild_command(
             request,
             Path(store.config.repo_path or "."),

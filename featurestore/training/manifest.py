@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -60,10 +60,10 @@ def _definition_bytes(spec: Any) -> bytes:
     return bytes(spec.SerializeToString(deterministic=True))
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the engine's packages and of Python."""
+def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
+    """Versions of the engine's packages (and of `extra` ones, such as pyspark) and of Python."""
     versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
+    for name in (*_PACKAGES, *extra):
         try:
             versions[name] = version(name)
         except PackageNotFoundError:
