@@ -103,5 +103,5 @@ def test_catalog_api_conforms_to_its_schema(app: FastAPI) -> None:
         except Exception as exc:  # report every operation that fails, not just the first
             failures[operation.label] = f"{type(exc).__name__}: {exc}"[:2000]
 
-    assert len(operations) == 16
+    assert len(operations) == 17
     assert failures == {}

@@ -193,7 +193,8 @@ def migrate_slots(cluster: EmbeddedRedisCluster, slots: set[int], source: int, t
 
 def planes(flights_data_dir: Path, limit: int) -> pa.Table:
     path = flights_data_dir / "sources" / "planes.parquet"
-    return duckdb.sql(f"SELECT * FROM '{path}' ORDER BY tailnum LIMIT {limit}").to_arrow_table()
+    with duckdb.connect() as con:
+        return con.sql(f"SELECT * FROM '{path}' ORDER BY tailnum LIMIT {limit}").to_arrow_table()
 
 
 def slots_on(cluster: RedisClient, keys: list[bytes], master: int) -> tuple[set[int], int]:

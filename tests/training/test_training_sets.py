@@ -62,7 +62,7 @@ def flights_spine(store: FeatureStore, extra_where: str = "") -> str:
 
 
 def count(query: str) -> int:
-    row = duckdb.execute(f"SELECT count(*) FROM ({query})").fetchone()
+    row = duckdb.connect().execute(f"SELECT count(*) FROM ({query})").fetchone()
     assert row is not None
     return int(row[0])
 

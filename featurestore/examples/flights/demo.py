@@ -188,20 +188,22 @@ def _serve_history(store: FeatureStore, settings: Settings, spine: str) -> Serve
 def _label_rate(paths: Iterable[Path]) -> float:
     """Share of positive labels over the training set's split files."""
     files = ", ".join(quote_literal(str(path)) for path in paths)
-    row = duckdb.execute(f"SELECT avg({LABEL}::DOUBLE) FROM read_parquet([{files}])").fetchone()
+    with duckdb.connect() as con:  # its own connection: a fetchone leaves the result open
+        row = con.execute(f"SELECT avg({LABEL}::DOUBLE) FROM read_parquet([{files}])").fetchone()
     return float(row[0]) if row and row[0] is not None else 0.0
 
 
 def _last_flight_entity(flights_path: Path) -> dict[str, Any]:
     """The entity keys of the last scheduled flight from JFK, to read online."""
-    row = duckdb.execute(
-        f"""
-        SELECT origin, carrier, tailnum, origin || '-' || dest AS route
-        FROM read_parquet({quote_literal(str(flights_path))})
-        WHERE origin = 'JFK' AND tailnum IS NOT NULL
-        ORDER BY scheduled_departure DESC, flight_id DESC LIMIT 1
-        """
-    ).fetchone()
+    with duckdb.connect() as con:
+        row = con.execute(
+            f"""
+            SELECT origin, carrier, tailnum, origin || '-' || dest AS route
+            FROM read_parquet({quote_literal(str(flights_path))})
+            WHERE origin = 'JFK' AND tailnum IS NOT NULL
+            ORDER BY scheduled_departure DESC, flight_id DESC LIMIT 1
+            """
+        ).fetchone()
     assert row is not None, "flights.parquet has no JFK flight"
     return dict(zip(("origin", "carrier", "tailnum", "route"), row, strict=True))
 
