@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover
     )
 
 from featurestore.console import RichReporter, error, say, stderr, stdout, warn
+from featurestore.console import table as print_table
 from featurestore.errors import (
     ConfigError,
     FeatureStoreError,
@@ -303,7 +304,7 @@ def materialize(
             f"{view.skipped_older:,}",
             f"{view.seconds:.2f}",
         )
-    stdout.print(table)
+    print_table(table)
 
 
 @app.command()

@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from featurestore.cli import DataDirOption, RepoOption, _moment, _settings, app, state
-from featurestore.console import stdout, warn
+from featurestore.console import table as print_table
+from featurestore.console import warn
 from featurestore.settings import Settings
 
 # Feast's config needs an online store even for offline work; nothing connects to this one.
@@ -86,7 +87,7 @@ def validate(
                     result.level,
                     verdict,
                 )
-        stdout.print(table)
+        print_table(table)
         for validation in validations:
             if not validation.passed and validation.on_violation == "warn":
                 warn(f"`{validation.view}` is tagged on_violation=warn: it is still used.")
@@ -167,7 +168,7 @@ def skew(
                 "-" if figure.threshold is None else f"{figure.threshold:g}",
                 "[red]breach[/]" if figure.breached else "ok",
             )
-        stdout.print(table)
+        print_table(table)
         if not report.served_rows:
             warn("No served rows in the serving log for this feature service and period.")
     if report.breached:
@@ -213,4 +214,4 @@ def drift(
             f"{w.rows:,}",
             *("-" if psi is None else f"{psi:.3f}" for psi in cells),
         )
-    stdout.print(table)
+    print_table(table)

@@ -10,6 +10,7 @@ from types import TracebackType
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,6 +20,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 stdout = Console()
 stderr = Console(stderr=True)
@@ -27,6 +29,18 @@ stderr = Console(stderr=True)
 def say(text: object, *, style: str | None = None) -> None:
     """One line of library text on stdout, brackets and all."""
     stdout.print(escape(str(text)), style=style, highlight=False, soft_wrap=True)
+
+
+def table(rows: Table) -> None:
+    """A table on stdout at its natural width: one line per row even on a narrow terminal or a
+    pipe, so its rows stay whole for people and for grep."""
+    natural = Measurement.get(stdout, stdout.options.update(width=10_000), rows).maximum
+    fixed = stdout._width  # None: the width follows the terminal and `COLUMNS`
+    stdout.width = max(stdout.width, natural)  # `print(width=)` can only narrow
+    try:
+        stdout.print(rows)
+    finally:
+        stdout._width = fixed
 
 
 def warn(text: object) -> None:

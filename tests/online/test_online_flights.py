@@ -93,7 +93,9 @@ def test_the_cli_materializes_and_records_the_interval(flights: Settings, tmp_pa
     refused = runner.invoke(app, [*command, "--start", "2013-01-01", "--incremental"], env=env)
 
     assert first.exit_code == 0, first.output
-    assert "weather_hourly │ 2013-01-01 00:00 │ 2013-06-30 00:00 │    3 │       3 │" in first.stdout
+    assert (
+        "weather_hourly │ 2013-01-01 00:00 │ 2013-06-30 00:00 │    3 │       3 │" in first.stdout
+    ), first.stdout
     assert second.exit_code == 0, second.output
     assert (
         "weather_hourly │ 2013-06-30 00:00 │ 2014-01-02 00:00 │    3 │       3 │" in second.stdout
