@@ -8,6 +8,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -107,6 +108,20 @@ def compute_view_stats(spec: CoverageSpec, files: SourceFiles) -> ViewStats:
         ) from exc
     finally:
         con.close()
+    return view_stats(spec, files, began, summary, histograms, top_values, _utc)
+
+
+def view_stats(
+    spec: CoverageSpec,
+    files: SourceFiles,
+    began: float,
+    summary: dict[str, Any],
+    histograms: dict[str, tuple[Bin, ...]],
+    top_values: dict[str, tuple[ValueCount, ...]],
+    to_time: Callable[[Any], datetime | None],
+) -> ViewStats:
+    """The figures of one scan, whatever engine ran it: `summary` holds `rows`, `entities`, the
+    time range (read by `to_time`) and per feature `c:`, `e:`, `lo:`, `hi:` and `s:` values."""
     rows = int(summary["rows"] or 0)
     entities = int(summary["entities"] or 0) if rows else 0
     features = []
@@ -135,9 +150,9 @@ def compute_view_stats(spec: CoverageSpec, files: SourceFiles) -> ViewStats:
         seconds=round(time.perf_counter() - began, 4),
         rows=rows,
         entities=entities,
-        first_event=_utc(summary["first_event"]),
-        last_event=_utc(summary["last_event"]),
-        last_created=_utc(summary["last_created"]),
+        first_event=to_time(summary["first_event"]),
+        last_event=to_time(summary["last_event"]),
+        last_created=to_time(summary["last_created"]),
         features=tuple(features),
     )
 

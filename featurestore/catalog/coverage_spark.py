@@ -7,7 +7,6 @@ Imported only when a repo selects Spark: it imports pyspark (the `spark` extra).
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,9 +21,9 @@ from featurestore.catalog.coverage import (
     TOP_VALUES,
     Bin,
     CoverageSpec,
-    FeatureStats,
     ValueCount,
     ViewStats,
+    view_stats,
 )
 from featurestore.catalog.sources import SourceFiles
 from featurestore.errors import SourceDataError
@@ -49,41 +48,7 @@ def compute_view_stats_spark(
             f"on Spark: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}. "
             "Check that the source has the view's columns."
         ) from exc
-    rows = int(summary["rows"] or 0)
-    entities = int(summary["entities"] or 0) if rows else 0
-    features = []
-    for name, dtype in spec.features:
-        non_null = int(summary[f"c:{name}"] or 0)
-        covered = int(summary[f"e:{name}"] or 0)
-        total = summary.get(f"s:{name}")
-        mean = float(total) / non_null if total is not None and non_null else None
-        features.append(
-            FeatureStats(
-                name=name,
-                dtype=dtype,
-                non_null=non_null,
-                null_rate=round(1 - non_null / rows, 6) if rows else 1.0,
-                entity_coverage=round(covered / entities, 6) if entities else 0.0,
-                min=_finite(summary.get(f"lo:{name}")),
-                max=_finite(summary.get(f"hi:{name}")),
-                mean=_finite(mean),
-                histogram=histograms.get(name, ()),
-                top_values=top_values.get(name, ()),
-            )
-        )
-    return ViewStats(
-        view=spec.view,
-        path=spec.source_path,
-        fingerprint=files.fingerprint(),
-        computed_at=datetime.now(UTC),
-        seconds=round(time.perf_counter() - began, 4),
-        rows=rows,
-        entities=entities,
-        first_event=_time(summary["first_event"]),
-        last_event=_time(summary["last_event"]),
-        last_created=_time(summary["last_created"]),
-        features=tuple(features),
-    )
+    return view_stats(spec, files, began, summary, histograms, top_values, _time)
 
 
 def _finite_double(name: str) -> Column:
@@ -189,10 +154,3 @@ def _top_values(frame: DataFrame, spec: CoverageSpec) -> dict[str, tuple[ValueCo
 
 def _time(micros: Any) -> datetime | None:
     return None if micros is None else _EPOCH + timedelta(microseconds=int(micros))
-
-
-def _finite(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
