@@ -12,10 +12,10 @@ from pathlib import Path
 
 from feast import FeatureStore, FeatureView
 
-from featurestore.errors import ObjectNotFoundError
 from featurestore.offline.engine import OfflineEngine
 from featurestore.quality.validate import ValidationFailedError, ViewValidation, spec_of_view
 from featurestore.quality.validation_cache import ValidationCache
+from featurestore.registry import Registry
 from featurestore.repo import data_dir_of
 
 
@@ -30,16 +30,10 @@ def validation_cache(store: FeatureStore) -> ValidationCache:
 
 def validatable_views(store: FeatureStore, names: Sequence[str] | None = None) -> list[FeatureView]:
     """The named batch and stream feature views, or all of them, in registry order."""
-    views: dict[str, FeatureView] = {view.name: view for view in store.list_feature_views()}
-    views.update({view.name: view for view in store.list_stream_feature_views()})
+    registry = Registry(store)
     if not names:
-        return list(views.values())
-    unknown = [name for name in names if name not in views]
-    if unknown:
-        raise ObjectNotFoundError(
-            "feature view", unknown[0], f"the views are {', '.join(sorted(views))}"
-        )
-    return [views[name] for name in dict.fromkeys(names)]
+        return registry.feature_views()
+    return [registry.feature_view(name) for name in dict.fromkeys(names)]
 
 
 def validate_store_views(
