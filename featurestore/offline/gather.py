@@ -30,16 +30,29 @@ class ParquetRows:
     modified_ns: int
     schema: pa.Schema | None = None
     """The Arrow types the features are output as (DuckDB's for them), if not the file's."""
+    rows: int | None = None
+    """The file's row count, if read."""
 
     @classmethod
     def of(cls, path: str, schema: pa.Schema | None = None) -> ParquetRows:
         stat = os.stat(path)
-        return cls(path=path, size=stat.st_size, modified_ns=stat.st_mtime_ns, schema=schema)
+        rows = pq.read_metadata(path).num_rows
+        return cls(
+            path=path, size=stat.st_size, modified_ns=stat.st_mtime_ns, schema=schema, rows=rows
+        )
 
     @property
     def positional_table(self) -> str:
         """A DuckDB table expression of the file with each row's position, `file_row_number`."""
         return f"read_parquet({quote_literal(self.path)}, file_row_number = true)"
+
+    @property
+    def position_sql(self) -> str:
+        """SQL of a row's position, as 4 bytes when they hold every position of the file: the
+        join sorts it with every row, so this saves memory in proportion to the file."""
+        if self.rows is not None and self.rows < 2**32:
+            return "file_row_number::UINTEGER"
+        return "file_row_number"
 
     def unchanged(self) -> bool:
         try:
@@ -98,7 +111,9 @@ def gather(source: ParquetRows, columns: Sequence[str], positions: pa.ChunkedArr
             "run the retrieval again."
         )
     file = pq.ParquetFile(source.path)
-    wanted = np.asarray(positions.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    wanted = np.asarray(
+        positions.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
     order = np.argsort(wanted)  # equal positions hold equal values: no need for stable
     ordered = wanted[order]
     first = int(np.searchsorted(ordered, 0))

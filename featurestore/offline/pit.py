@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.errors import RetrievalError
-from featurestore.offline.gather import gather, positional_source
+from featurestore.offline.gather import ParquetRows, gather, positional_source
 from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
 from featurestore.offline.profile import SourceProfile, profile_source
 from featurestore.offline.refine import refine
@@ -88,32 +89,63 @@ def point_in_time_join(
             for index, view in enumerate(views)
         ]
         # One query per view: each sorts one view's rows, so memory holds one view at a time.
-        for plan, names in zip(plans, output_names, strict=True):
-            sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, [plan])
-            joined = arrow_query(con, sql, "The point-in-time join")
-            if plan.second_pass:
-                joined = refine(con, plan, joined, spine_table, spine_keys)
-            if plan.late is not None:
-                values = gather(plan.late, plan.view.features, joined.column(plan.position_column))
-                for position, name in enumerate(names):
-                    table = table.append_column(name, values.column(position))
-            else:
-                for position, name in enumerate(names):
-                    table = table.append_column(name, joined.column(plan.output_column(position)))
-            if with_feature_times:
-                times[plan.view.name] = (
-                    joined.column(plan.event_column),
-                    joined.column(plan.created_column),
-                )
-            hidden[plan.view.name] = 0
-            if plan.knowledge_rule:
-                hidden[plan.view.name] = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
-            del joined
+        # A view's features are read by position (Arrow, off the GIL) while DuckDB joins the
+        # next view, so both cores stay busy; the columns are appended in view order.
+        columns: list[Future[list[pa.ChunkedArray]] | list[pa.ChunkedArray]] = []
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestore-gather") as pool:
+            for plan in plans:
+                sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, [plan])
+                joined = arrow_query(con, sql, "The point-in-time join")
+                if plan.second_pass:
+                    joined = refine(
+                        con,
+                        plan,
+                        joined,
+                        spine_table,
+                        spine_keys,
+                        (event_timestamp_column, spine_time_sql),
+                    )
+                if plan.late is not None:
+                    columns.append(
+                        pool.submit(
+                            _gathered,
+                            plan.late,
+                            plan.view.features,
+                            joined.column(plan.position_column),
+                        )
+                    )
+                else:
+                    columns.append(
+                        [
+                            joined.column(plan.output_column(j))
+                            for j in range(len(plan.view.features))
+                        ]
+                    )
+                if with_feature_times:
+                    times[plan.view.name] = (
+                        joined.column(plan.event_column),
+                        joined.column(plan.created_column),
+                    )
+                hidden[plan.view.name] = 0
+                if plan.knowledge_rule:
+                    hidden[plan.view.name] = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
+                del joined
+            for values, names in zip(columns, output_names, strict=True):
+                arrays = values.result() if isinstance(values, Future) else values
+                for name, array in zip(names, arrays, strict=True):
+                    table = table.append_column(name, array)
     finally:
         for name in registered:
             con.unregister(name)
 
     return PointInTimeResult(table=table, hidden_by_knowledge_time=hidden, feature_times=times)
+
+
+def _gathered(
+    source: ParquetRows, features: Sequence[str], positions: pa.ChunkedArray
+) -> list[pa.ChunkedArray]:
+    values = gather(source, features, positions)
+    return [values.column(j) for j in range(values.num_columns)]
 
 
 def _spine_table(con: duckdb.DuckDBPyConnection, spine: pa.Table | str) -> pa.Table:
@@ -204,5 +236,6 @@ def _plan(
         late_created=profile.late_created,
         backfilled=profile.backfilled,
         rows_per_key=profile.rows_per_key,
+        single_lag_us=profile.single_lag_us,
         with_feature_times=with_feature_times,
     )

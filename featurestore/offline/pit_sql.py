@@ -66,6 +66,9 @@ class ViewPlan:
     """Rows per distinct key in the source (from its profile)."""
     """Whether most rows were created long after their event (one backfill load): then the
     rule changes most answers, and one window over every row is cheaper than refining."""
+    single_lag_us: float | None = None
+    """The largest lag from event to created time of a row alone at its (key, event time)
+    (from the profile), if known."""
     late: ParquetRows | None = None
     """The file the features are read from by row position after the join, if any: the join
     then carries only the chosen row's position instead of its features."""
@@ -117,8 +120,36 @@ class ViewPlan:
         return self.refines or (self.fixes_ties and not self.winners_in_join)
 
     @property
+    def lean(self) -> bool:
+        """Whether the second pass resolves only picks created after the entity time (ties are
+        resolved in the join, or by its order) and no one asks for the chosen rows' times: the
+        join then outputs each pick and one flag (open, which is also hidden), and nothing
+        else, since every extra output column costs in its final sort."""
+        return (
+            self.refines
+            and not self.with_feature_times
+            and not (self.fixes_ties and not self.winners_in_join)
+        )
+
+    @property
+    def flags_by_lag(self) -> bool:
+        """Whether a lean join flags its picks without their created time: a pick alone at
+        its event time may have been created after `t` only if its event time is within the
+        largest such lag of `t`, and a tied pick's winner has its created time in `ties`. The
+        flag may then be raised for a pick known at `t`: the second pass resolves it to
+        itself, and counts it hidden only if its answer is another row."""
+        return (
+            self.lean
+            and self.late is not None
+            and self.single_lag_us is not None
+            and (self.winners_in_join or not self.event_ties)
+        )
+
+    @property
     def open_column(self) -> str:
         """The query column flagging the spine rows the second pass resolves."""
+        if self.lean:
+            return self.hidden_column
         return f"__fs_v{self.index}_open"
 
     @property
@@ -181,7 +212,12 @@ class ViewPlan:
     def _created_in_join(self) -> bool:
         """Whether the join needs the rows' created time (not when ties are resolved by known
         winners and neither the rule nor the caller asks for it)."""
-        return self.packed or self.second_pass or self.windowed or self.with_feature_times
+        return (
+            self.packed
+            or (self.second_pass and not self.flags_by_lag)
+            or self.windowed
+            or self.with_feature_times
+        )
 
     def _rows(self, *, with_features: bool, with_created: bool = True) -> str:
         view = self.view
@@ -190,7 +226,7 @@ class ViewPlan:
             for key, position in zip(view.join_keys, self.key_positions, strict=True)
         ]
         if with_features and self.late is not None:
-            columns.append("file_row_number AS __fs_pos")
+            columns.append(f"{self.late.position_sql} AS __fs_pos")
         elif with_features:
             columns += [f"{quote_ident(f)} AS __fs_f{j}" for j, f in enumerate(view.features)]
         columns.append(f"{self.event_sql} AS __fs_event")
@@ -288,13 +324,21 @@ class ViewPlan:
         else:
             chosen = self._values(alias)
             items = [f"{value} AS {self.output_column(j)}" for j, value in enumerate(chosen)]
-        if self.with_feature_times or self.second_pass:
+        if self.with_feature_times or (self.second_pass and not self.lean):
             times = self.fresh([event, created], alias)
             items.append(f"{times[0]} AS {self.event_column}")
             items.append(f"{times[1] if self.created_sql else 'NULL'} AS {self.created_column}")
         late = f"{created} > {_SPINE}.{_SPINE_TIME}"
+        if self.flags_by_lag:
+            micros = int(self.single_lag_us or 0)
+            lag = f"{event} > {_SPINE}.{_SPINE_TIME} - to_microseconds({micros})"
+            late = (
+                f"CASE WHEN {tied} THEN {tie}.__fs_latest > {_SPINE}.{_SPINE_TIME} ELSE {lag} END"
+                if self.fixes_ties
+                else lag
+            )
         fresh = self.fresh_condition(alias)
-        if self.second_pass:
+        if self.second_pass and not self.lean:
             # The plain pick is the answer unless it was created after the entity time (the
             # rows the rule changes), or another row shares its key and event time (the latest
             # created of them wins): those rows are resolved again by the second pass.
@@ -359,7 +403,7 @@ def point_in_time_sql(
         )
     ctes = [f"{_SPINE} AS (SELECT {', '.join(spine_columns)} FROM {quote_ident(spine_relation)})"]
     items = [f"{_SPINE}.{_SPINE_ROW}"]
-    if any(plan.second_pass for plan in plans):
+    if any(plan.second_pass and not plan.lean for plan in plans):
         items.append(f"{_SPINE}.{_SPINE_TIME} AS {SPINE_TIME_OUTPUT}")
     joins = []
     for plan in plans:

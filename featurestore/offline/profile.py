@@ -31,7 +31,7 @@ from featurestore.sql import quote_ident, quote_literal
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "FEATURESTORE_CACHE_DIR"
-_FORMAT = 4
+_FORMAT = 5
 TIED_PAIRS_MAX_SHARE = 0.25
 """Above this share of rows in tied (key, event time) pairs, the join breaks ties in its sort
 (an ordering on (event, created) packed in one number) instead of resolving them afterwards."""
@@ -61,6 +61,10 @@ class SourceProfile:
     """Mean time between two events of one key: the event time span over rows per key."""
     rows_per_key: float = 1.0
     """Rows per distinct key (approximate)."""
+    single_lag_us: float | None = None
+    """The largest lag from event to created time of a row alone at its (key, event time):
+    such a row is known from its event time plus this lag on. None when unknown (no created
+    time, or tied pairs too many to keep)."""
     tied_pairs: pa.Table | None = field(default=None, compare=False, repr=False)
     """The (key, event time) pairs holding several rows: columns `__fs_tk0..` (join keys in
     order), `__fs_event` (UTC), `__fs_latest` (their latest created time) and, for a single
@@ -100,16 +104,25 @@ def profile_source(
     )
     span = f"epoch_us(max({event_sql})) - epoch_us(min({event_sql}))"
     present = f"WHERE {event_sql} IS NOT NULL"
+    max_lag = (
+        f"max(epoch_us({created_sql}) - epoch_us({event_sql}))::DOUBLE" if created_sql else "NULL"
+    )
     summary = (
         f"SELECT {late}, coalesce({lag}, 0)::DOUBLE, count(*), {distinct_keys}, "
-        f"coalesce({span}, 0)::DOUBLE FROM {table} {present}"
+        f"coalesce({span}, 0)::DOUBLE, {max_lag} FROM {table} {present}"
     )
     try:
-        late_created, median_lag, count, key_count, event_span = con.sql(summary).fetchall()[0]
+        late_created, median_lag, count, key_count, event_span, single_lag = con.sql(
+            summary
+        ).fetchall()[0]
         with _memory_at_most(con, PROFILE_MEMORY_LIMIT):
             ties = _tied_pairs(
                 con, location, keys, event_sql, created_sql, limit=tied_pairs_limit(int(count))
             )
+        if ties is None:
+            single_lag = None
+        elif ties.num_rows > 0:
+            single_lag = _single_lag(con, table, keys, event_sql, created_sql, ties)
     except duckdb.Error as exc:
         advice = duckdb_advice(exc)
         raise RetrievalError(f"Cannot profile the feature source `{table}`: {advice}") from exc
@@ -119,6 +132,7 @@ def profile_source(
         median_lag_us=float(median_lag),
         mean_gap_us=float(event_span) * max(int(key_count), 1) / max(int(count), 1),
         rows_per_key=max(int(count), 1) / max(int(key_count), 1),
+        single_lag_us=None if single_lag is None else float(single_lag),
         tied_pairs=ties,
     )
     if fingerprint is not None:
@@ -193,6 +207,31 @@ def _tied_pairs(
     return None if pairs.num_rows > limit else pairs
 
 
+def _single_lag(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    keys: tuple[str, ...],
+    event_sql: str,
+    created_sql: str | None,
+    ties: pa.Table,
+) -> float | None:
+    """The largest lag from event to created time over the rows outside the tied pairs."""
+    name = f"__featurestore_profile_ties_{os.getpid()}_{id(ties)}"
+    con.register(name, ties)
+    try:
+        matches = [f"r.{quote_ident(key)} = t.{TIE_KEY}{j}" for j, key in enumerate(keys)]
+        matches.append(f"{event_sql} = t.__fs_event")
+        sql = (
+            f"SELECT max(epoch_us({created_sql}) - epoch_us({event_sql}))::DOUBLE "
+            f"FROM (SELECT * FROM {table} WHERE {event_sql} IS NOT NULL) AS r "
+            f"ANTI JOIN {name} AS t ON {' AND '.join(matches)}"
+        )
+        value = con.sql(sql).fetchall()[0][0]
+    finally:
+        con.unregister(name)
+    return None if value is None else float(value)
+
+
 def _fingerprint(
     location: SourceLocation, keys: tuple[str, ...], event_sql: str, created_sql: str | None
 ) -> str | None:
@@ -234,6 +273,7 @@ def _write_disk(fingerprint: str, profile: SourceProfile) -> None:
             "median_lag_us": profile.median_lag_us,
             "mean_gap_us": profile.mean_gap_us,
             "rows_per_key": profile.rows_per_key,
+            "single_lag_us": profile.single_lag_us,
             "has_tied_pairs": profile.tied_pairs is not None,
         }
         if profile.tied_pairs is not None:

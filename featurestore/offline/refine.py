@@ -52,23 +52,50 @@ def refine(
     joined: pa.Table,
     spine: pa.Table,
     spine_keys: list[str],
+    spine_time: tuple[str, str],
 ) -> pa.Table:
     """`joined` (the plain join's output, one row per spine row) with the rows `plan` flagged
-    replaced by their answer (and, under the rule, whether the rule changed it)."""
+    replaced by their answer (and, under the rule, whether the rule changed it).
+
+    `spine_time` is the spine's time column and the SQL reading it as UTC (over that column):
+    a lean join (`ViewPlan.lean`) outputs neither the spine time nor the pick's times."""
     flags = joined.column(plan.open_column).to_numpy()
     rows = np.flatnonzero(flags)
     if rows.size == 0:
         return joined
     indices = pa.array(rows)
+    keys = {
+        f"__fs_k{position}": spine.column(spine_keys[position]).take(indices)
+        for position in plan.key_positions
+    }
+    if plan.lean:
+        # Every flagged pick was created after `t`: no times are needed to tell which.
+        column, time_sql = spine_time
+        flagged = pa.table({_ROW: indices, **keys, column: spine.column(column).take(indices)})
+        by_join = rows.size * plan.rows_per_key <= MAX_JOINED_PAIRS
+        patch = _query(
+            con,
+            flagged,
+            lambda name: _every_late(
+                plan, f"(SELECT *, {time_sql} AS {SPINE_TIME} FROM {name})", by_join=by_join
+            ),
+        )
+        if plan.late is not None:
+            # The rule changed a flagged row's answer where that is another row than its pick
+            # (a pick flagged by its lag alone may have been known at `t`).
+            picks = joined.column(plan.position_column).take(patch.column(_ROW))
+            patch = patch.set_column(
+                patch.schema.get_field_index(plan.hidden_column),
+                plan.hidden_column,
+                _differs(picks, patch.column(plan.position_column)),
+            )
+        return _patched(joined, patch)
     times = joined.column(SPINE_TIME_OUTPUT).take(indices)
     late = pc.fill_null(pc.greater(joined.column(plan.created_column).take(indices), times), False)
     flagged = pa.table(
         {
             _ROW: indices,
-            **{
-                f"__fs_k{position}": spine.column(spine_keys[position]).take(indices)
-                for position in plan.key_positions
-            },
+            **keys,
             SPINE_TIME: times,
             _EVENT: joined.column(plan.event_column).take(indices),
             _LATE: late,
@@ -81,6 +108,14 @@ def refine(
     every = "late" if late_rows == rows.size else "some" if late_rows else "none"
     patch = _query(con, flagged, lambda name: _refine_sql(plan, name, late=every, by_join=by_join))
     return _patched(joined, patch)
+
+
+def _differs(left: pa.ChunkedArray, right: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Per row, whether `left` and `right` differ (a null equals only a null)."""
+    left, right = left.cast(pa.int64()), right.cast(pa.int64())
+    same = pc.fill_null(pc.equal(left, right), False)
+    both_null = pc.and_(pc.is_null(left), pc.is_null(right))
+    return pc.invert(pc.or_(same, both_null))
 
 
 def _query(
@@ -128,6 +163,8 @@ def _refine_sql(plan: ViewPlan, flagged: str, *, late: str, by_join: bool) -> st
     The source is read once or twice: for the keys of the picks created after `t` (`late`
     says whether that is every flagged row, some or none), and, unless that covers every
     flagged row, for the flagged (key, event time) pairs."""
+    if late == "late":
+        return _every_late(plan, flagged, by_join=by_join)
     key_matches = plan.key_matches(SPINE, "c")
     same_event = [*key_matches, f"{SPINE}.{_EVENT} = c.__fs_event"]
     late_keys = f"(SELECT * FROM {flagged} WHERE {_LATE})"
@@ -176,6 +213,19 @@ def _refine_sql(plan: ViewPlan, flagged: str, *, late: str, by_join: bool) -> st
     )
 
 
+def _every_late(plan: ViewPlan, flagged: str, *, by_join: bool) -> str:
+    """Every flagged pick was created after `t`, so the rule changed each answer: the best row
+    of the key known at `t`. By a join, the flagged rows are the hash table and the source
+    streams through it; else by the window method over their keys' rows."""
+    spine = f"(SELECT *, true AS {_HIDDEN} FROM {flagged})"
+    if by_join:
+        return _best_by_join(plan, spine=spine, rows=f"({plan.rows()})")
+    return (
+        f"WITH __fs_open AS MATERIALIZED {spine}, __fs_r AS MATERIALIZED "
+        f"({_semi_join(plan, f'({plan.rows()})', '__fs_open')}) {_best_by_window(plan)}"
+    )
+
+
 def _best_by_window(plan: ViewPlan) -> str:
     known = plan.known(_semi_join(plan, "__fs_r", "__fs_open"))
     on_known = [*plan.key_matches(SPINE, "j"), f"{SPINE}.{SPINE_TIME} >= j.__fs_known"]
@@ -185,7 +235,8 @@ def _best_by_window(plan: ViewPlan) -> str:
     )
 
 
-def _best_by_join(plan: ViewPlan) -> str:
+def _best_by_join(plan: ViewPlan, *, spine: str = "__fs_open", rows: str = "__fs_r") -> str:
+    """Per spine row of `spine`, the best of its key's `rows` known at its time, by one join."""
     # Rows past the ttl are left out first: the best row overall is past it too then.
     values = (
         ["__fs_pos"]
@@ -204,7 +255,7 @@ def _best_by_join(plan: ViewPlan) -> str:
     order = event_created_order_sql("r.__fs_event", "r.__fs_created")
     best = (
         f"SELECT {SPINE}.{_ROW}, arg_max(struct_pack({packed}), {order}) AS b "
-        f"FROM __fs_open AS {SPINE} JOIN __fs_r AS r ON {' AND '.join(conditions)} "
+        f"FROM {spine} AS {SPINE} JOIN {rows} AS r ON {' AND '.join(conditions)} "
         f"GROUP BY {SPINE}.{_ROW}"
     )
     names = [*plan.value_columns, plan.event_column, plan.created_column]
@@ -215,18 +266,21 @@ def _best_by_join(plan: ViewPlan) -> str:
     if plan.refines:
         items.append(f"{SPINE}.{_HIDDEN} AS {plan.hidden_column}")
     return (
-        f"SELECT {SPINE}.{_ROW}, {', '.join(items)} FROM __fs_open AS {SPINE} "
+        f"SELECT {SPINE}.{_ROW}, {', '.join(items)} FROM {spine} AS {SPINE} "
         f"LEFT JOIN ({best}) AS j ON {SPINE}.{_ROW} = j.{_ROW}"
     )
 
 
 def _patched(joined: pa.Table, patch: pa.Table) -> pa.Table:
-    """`joined` with the rows `patch` names (column `__fs_row`) replaced by its values."""
+    """`joined` with the rows `patch` names (column `__fs_row`) replaced by its values, in
+    the columns `joined` has (a lean join has no times to patch)."""
     size = joined.num_rows
     index = np.arange(size, dtype=np.int64)
     index[patch.column(_ROW).to_numpy()] = size + np.arange(patch.num_rows, dtype=np.int64)
     take = pa.array(index)
     for name in patch.column_names[1:]:
+        if name not in joined.column_names:
+            continue
         old = joined.column(name)
         new = patch.column(name).cast(old.type)
         merged = pa.chunked_array([*old.chunks, *new.chunks], old.type).take(take)

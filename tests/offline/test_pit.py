@@ -192,6 +192,37 @@ def test_row_created_after_entity_time_is_hidden_and_counted(
     assert no_created.table.to_pylist() == unruled.table.to_pylist()
 
 
+def test_picks_near_their_lag_are_resolved_and_counted_exactly(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """From a Parquet file, a pick within the largest lag of a lone row of the entity time
+    may or may not have been known then: either way the answer and the hidden count are exact."""
+    rows = [
+        {"driver": 1, "trips": 10, "event": 0, "created": 5},
+        {"driver": 1, "trips": 20, "event": 10, "created": 12},
+        # Restated: the first version was known at minute 21, the second at minute 40.
+        {"driver": 1, "trips": 30, "event": 20, "created": 21},
+        {"driver": 1, "trips": 31, "event": 20, "created": 40},
+        # Most rows are known when they happen (so the source is not one backfill load).
+        *({"driver": 2, "trips": minute, "event": minute} for minute in range(0, 1500, 100)),
+    ]
+    path = tmp_path / "stats.parquet"
+    pq.write_table(
+        con.sql(f"SELECT * FROM {make_events(con, 'stats', rows)}").to_arrow_table(), path
+    )
+    view = ViewSource(**{**make_view("stats").__dict__, "location": SourceLocation.parquet(path)})
+    spine = make_spine([(1, 11), (1, 13), (1, 22), (1, 45), (1, 20), (1, 4)])
+
+    known = point_in_time_join(con, spine, [view])
+    in_join = point_in_time_join(con, spine, [make_view("stats")])
+
+    # Minute 13: the row of minute 10 (created at 12) was known, though within 5 minutes.
+    assert known.table.to_pylist() == spine_rows(spine, trips=[10, 20, 30, 31, 20, None])
+    assert known.hidden_by_knowledge_time == {"driver_stats": 4}
+    assert in_join.table.to_pylist() == known.table.to_pylist()
+    assert in_join.hidden_by_knowledge_time == known.hidden_by_knowledge_time
+
+
 def test_spine_order_duplicates_and_extra_columns_are_kept(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
