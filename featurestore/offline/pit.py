@@ -6,13 +6,14 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from featurestore.errors import RetrievalError
-from featurestore.offline.gather import ParquetRows, gather, positional_source
+from featurestore.offline.gather import gather, positional_source
 from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
 from featurestore.offline.profile import SourceProfile, profile_source
 from featurestore.offline.refine import refine
@@ -89,51 +90,41 @@ def point_in_time_join(
             for index, view in enumerate(views)
         ]
         # One query per view: each sorts one view's rows, so memory holds one view at a time.
-        # A view's features are read by position (Arrow, off the GIL) while DuckDB joins the
-        # next view, so both cores stay busy; the columns are appended in view order.
-        columns: list[Future[list[pa.ChunkedArray]] | list[pa.ChunkedArray]] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestore-gather") as pool:
+        # A view over a Parquet file is finished (its late picks resolved on a cursor of its
+        # own, its features read by position) while DuckDB joins the next view, so both cores
+        # stay busy; the columns are appended in view order.
+        outputs: list[Future[_ViewOutput] | _ViewOutput] = []
+        spine_column = (event_timestamp_column, spine_time_sql)
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurestore-view") as pool,
+            con.cursor() as cursor,
+        ):
             for plan in plans:
                 sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, [plan])
                 joined = arrow_query(con, sql, "The point-in-time join")
-                if plan.second_pass:
-                    joined = refine(
-                        con,
-                        plan,
-                        joined,
-                        spine_table,
-                        spine_keys,
-                        (event_timestamp_column, spine_time_sql),
-                    )
                 if plan.late is not None:
-                    columns.append(
-                        pool.submit(
-                            _gathered,
-                            plan.late,
-                            plan.view.features,
-                            joined.column(plan.position_column),
+                    finish = partial(_finish, cursor, plan, joined, spine_table, spine_keys)
+                    outputs.append(pool.submit(finish, spine_column, with_feature_times))
+                else:
+                    outputs.append(
+                        _finish(
+                            con,
+                            plan,
+                            joined,
+                            spine_table,
+                            spine_keys,
+                            spine_column,
+                            with_feature_times,
                         )
                     )
-                else:
-                    columns.append(
-                        [
-                            joined.column(plan.output_column(j))
-                            for j in range(len(plan.view.features))
-                        ]
-                    )
-                if with_feature_times:
-                    times[plan.view.name] = (
-                        joined.column(plan.event_column),
-                        joined.column(plan.created_column),
-                    )
-                hidden[plan.view.name] = 0
-                if plan.knowledge_rule:
-                    hidden[plan.view.name] = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
                 del joined
-            for values, names in zip(columns, output_names, strict=True):
-                arrays = values.result() if isinstance(values, Future) else values
-                for name, array in zip(names, arrays, strict=True):
+            for output, names, plan in zip(outputs, output_names, plans, strict=True):
+                done = output.result() if isinstance(output, Future) else output
+                for name, array in zip(names, done.arrays, strict=True):
                     table = table.append_column(name, array)
+                hidden[plan.view.name] = done.hidden
+                if done.times is not None:
+                    times[plan.view.name] = done.times
     finally:
         for name in registered:
             con.unregister(name)
@@ -141,11 +132,38 @@ def point_in_time_join(
     return PointInTimeResult(table=table, hidden_by_knowledge_time=hidden, feature_times=times)
 
 
-def _gathered(
-    source: ParquetRows, features: Sequence[str], positions: pa.ChunkedArray
-) -> list[pa.ChunkedArray]:
-    values = gather(source, features, positions)
-    return [values.column(j) for j in range(values.num_columns)]
+@dataclass(frozen=True)
+class _ViewOutput:
+    arrays: list[pa.ChunkedArray]
+    hidden: int
+    times: tuple[pa.ChunkedArray, pa.ChunkedArray] | None
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection,
+    plan: ViewPlan,
+    joined: pa.Table,
+    spine_table: pa.Table,
+    spine_keys: list[str],
+    spine_time: tuple[str, str],
+    with_feature_times: bool,
+) -> _ViewOutput:
+    """A view's joined rows made final: the second pass, then its features (read by position
+    from its file, or taken from the join), its hidden-row count and its rows' times."""
+    if plan.second_pass:
+        joined = refine(con, plan, joined, spine_table, spine_keys, spine_time)
+    if plan.late is not None:
+        values = gather(plan.late, plan.view.features, joined.column(plan.position_column))
+        arrays = [values.column(j) for j in range(values.num_columns)]
+    else:
+        arrays = [joined.column(plan.output_column(j)) for j in range(len(plan.view.features))]
+    hidden = 0
+    if plan.knowledge_rule:
+        hidden = pc.sum(joined.column(plan.hidden_column)).as_py() or 0
+    times = None
+    if with_feature_times:
+        times = (joined.column(plan.event_column), joined.column(plan.created_column))
+    return _ViewOutput(arrays=arrays, hidden=hidden, times=times)
 
 
 def _spine_table(con: duckdb.DuckDBPyConnection, spine: pa.Table | str) -> pa.Table:
