@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 import duckdb
@@ -15,7 +16,7 @@ import pyarrow.compute as pc
 from featurestore.errors import RetrievalError
 from featurestore.offline.gather import gather, positional_source
 from featurestore.offline.pit_sql import ViewPlan, point_in_time_sql, utc_timestamp_sql
-from featurestore.offline.profile import SourceProfile, profile_source
+from featurestore.offline.profile import PRUNE_BELOW_SHARE, SourceProfile, profile_source
 from featurestore.offline.refine import refine
 from featurestore.offline.session import arrow_query
 from featurestore.offline.source import ViewSource, check_source
@@ -86,6 +87,7 @@ def point_in_time_join(
                 with_feature_times=with_feature_times,
                 index=index,
                 registered=registered,
+                spine_rows=spine_table.num_rows,
             )
             for index, view in enumerate(views)
         ]
@@ -223,6 +225,7 @@ def _plan(
     with_feature_times: bool,
     index: int,
     registered: list[str],
+    spine_rows: int,
 ) -> ViewPlan:
     """Check a view's columns and timestamp types and describe how to join it (registering
     the relations it needs on `con`, their names appended to `registered`)."""
@@ -255,5 +258,9 @@ def _plan(
         backfilled=profile.backfilled,
         rows_per_key=profile.rows_per_key,
         single_lag_us=profile.single_lag_us,
+        prune=view.ttl is not None
+        and view.ttl > timedelta(0)
+        and profile.seen_share(spine_rows, view.ttl // timedelta(microseconds=1))
+        < PRUNE_BELOW_SHARE,
         with_feature_times=with_feature_times,
     )

@@ -69,6 +69,9 @@ class ViewPlan:
     single_lag_us: float | None = None
     """The largest lag from event to created time of a row alone at its (key, event time)
     (from the profile), if known."""
+    prune: bool = False
+    """Whether the join reads only the rows some spine row can see within the ttl (see
+    `pruning_ctes`): worth it when the spine's ttl windows cover a small part of the source."""
     late: ParquetRows | None = None
     """The file the features are read from by row position after the join, if any: the join
     then carries only the chosen row's position instead of its features."""
@@ -197,6 +200,10 @@ class ViewPlan:
         needs (a CTE referenced twice would be materialised whole)."""
         wide = self._rows(with_features=True, with_created=self._created_in_join)
         if not self.windowed:
+            if self.pruned:
+                wide = self._rows(
+                    with_features=True, with_created=self._created_in_join, seen=self._name("b")
+                )
             return [f"{self._name('latest')} AS ({self._latest(wide)})"]
         narrow = self._rows(with_features=False)
         return [
@@ -209,6 +216,41 @@ class ViewPlan:
         return self._rows(with_features=True)
 
     @property
+    def _bucket_us(self) -> int | None:
+        ttl = self.view.ttl
+        if ttl is None or ttl <= timedelta(0):
+            return None
+        return max(ttl // timedelta(microseconds=1), 1)
+
+    @property
+    def pruned(self) -> bool:
+        """Whether the join reads only the rows that some spine row can see within the ttl:
+        a plain ASOF pick older than the ttl is nulled anyway, so dropping a row no spine row
+        sees changes no answer (the window method, which ranks every row, keeps them all)."""
+        return self.prune and not self.windowed and self._bucket_us is not None
+
+    def pruning_ctes(
+        self, spine_relation: str, spine_time_sql: str, spine_keys: list[str]
+    ) -> list[str]:
+        """The (key, ttl-long time bucket) pairs that the spine rows' ttl windows touch: a row
+        whose (key, bucket of its event time) is not among them is seen by no spine row."""
+        width = self._bucket_us
+        if not self.pruned or width is None:
+            return []
+        keys = [
+            f"{quote_ident(spine_keys[position])} AS __fs_k{position}"
+            for position in self.key_positions
+        ]
+        # Any monotonic bucketing works: every event time in [t - ttl, t] falls in a bucket
+        # between those of its ends (two buckets per spine row).
+        time = f"epoch_us({spine_time_sql})"
+        buckets = f"unnest(range(({time} - {width}) // {width}, {time} // {width} + 1)) AS __fs_bk"
+        return [
+            f"{self._name('b')} AS (SELECT DISTINCT {', '.join([*keys, buckets])} "
+            f"FROM {quote_ident(spine_relation)} WHERE {spine_time_sql} IS NOT NULL)"
+        ]
+
+    @property
     def _created_in_join(self) -> bool:
         """Whether the join needs the rows' created time (not when ties are resolved by known
         winners and neither the rule nor the caller asks for it)."""
@@ -219,7 +261,9 @@ class ViewPlan:
             or self.with_feature_times
         )
 
-    def _rows(self, *, with_features: bool, with_created: bool = True) -> str:
+    def _rows(
+        self, *, with_features: bool, with_created: bool = True, seen: str | None = None
+    ) -> str:
         view = self.view
         columns = [
             f"{quote_ident(key)} AS __fs_k{position}"
@@ -233,6 +277,14 @@ class ViewPlan:
         if self.created_sql is not None and with_created:
             columns.append(f"{self.created_sql} AS __fs_created")
         table = view.table if self.late is None else self.late.positional_table
+        if seen is not None:
+            # Only rows whose (key, bucket of event time) some spine row's ttl window touches.
+            matches = [
+                f"__fs_src.{quote_ident(key)} = __fs_seen.__fs_k{position}"
+                for key, position in zip(view.join_keys, self.key_positions, strict=True)
+            ]
+            matches.append(f"epoch_us({self.event_sql}) // {self._bucket_us} = __fs_seen.__fs_bk")
+            table = f"{table} AS __fs_src SEMI JOIN {seen} AS __fs_seen ON {' AND '.join(matches)}"
         return f"SELECT {', '.join(columns)} FROM {table} WHERE {self.event_sql} IS NOT NULL"
 
     @property
@@ -407,6 +459,7 @@ def point_in_time_sql(
         items.append(f"{_SPINE}.{_SPINE_TIME} AS {SPINE_TIME_OUTPUT}")
     joins = []
     for plan in plans:
+        ctes.extend(plan.pruning_ctes(spine_relation, spine_time_sql, spine_keys))
         ctes.extend(plan.ctes())
         items.extend(plan.select_items())
         joins.extend(plan.joins())

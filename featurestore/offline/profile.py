@@ -31,7 +31,7 @@ from featurestore.sql import quote_ident, quote_literal
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "FEATURESTORE_CACHE_DIR"
-_FORMAT = 5
+_FORMAT = 6
 TIED_PAIRS_MAX_SHARE = 0.25
 """Above this share of rows in tied (key, event time) pairs, the join breaks ties in its sort
 (an ordering on (event, created) packed in one number) instead of resolving them afterwards."""
@@ -42,6 +42,10 @@ PROFILE_MEMORY_LIMIT = 512 * 2**20
 the grouping spills to disk, so profiling a source never needs more memory than joining it."""
 TIE_KEY = "__fs_tk"
 """Prefix of the join key columns of `SourceProfile.tied_pairs` (then `__fs_event`)."""
+PRUNE_BELOW_SHARE = 0.5
+"""The join reads only the rows some spine row can see within the ttl when the spine's ttl
+windows touch less than this share of the source's (key, time bucket) cells: below it, the
+rows it skips pay for the semi join that finds them."""
 BACKFILL_LAG_TO_GAP = 0.25
 """A source whose median lag from event to created time exceeds this share of the mean gap
 between a key's events counts as backfilled: the rule then changes most answers."""
@@ -61,6 +65,8 @@ class SourceProfile:
     """Mean time between two events of one key: the event time span over rows per key."""
     rows_per_key: float = 1.0
     """Rows per distinct key (approximate)."""
+    rows: int = 0
+    """Rows with an event time."""
     single_lag_us: float | None = None
     """The largest lag from event to created time of a row alone at its (key, event time):
     such a row is known from its event time plus this lag on. None when unknown (no created
@@ -70,6 +76,15 @@ class SourceProfile:
     order), `__fs_event` (UTC), `__fs_latest` (their latest created time) and, for a single
     Parquet file, `__fs_win` (that row's position in it); None when there are too many (or no
     created time)."""
+
+    def seen_share(self, spine_rows: int, ttl_us: int) -> float:
+        """About which share of the (key, ttl-long bucket) cells holding rows that many spine
+        rows' ttl windows (two buckets each, at most) can touch; 1 when unknown."""
+        if self.rows <= 0 or ttl_us <= 0:
+            return 1.0
+        keys = self.rows / max(self.rows_per_key, 1e-9)
+        span = self.mean_gap_us * self.rows_per_key
+        return min(1.0, 2 * spine_rows / max(keys * (span / ttl_us + 1), 1.0))
 
     @property
     def backfilled(self) -> bool:
@@ -132,6 +147,7 @@ def profile_source(
         median_lag_us=float(median_lag),
         mean_gap_us=float(event_span) * max(int(key_count), 1) / max(int(count), 1),
         rows_per_key=max(int(count), 1) / max(int(key_count), 1),
+        rows=int(count),
         single_lag_us=None if single_lag is None else float(single_lag),
         tied_pairs=ties,
     )
@@ -273,6 +289,7 @@ def _write_disk(fingerprint: str, profile: SourceProfile) -> None:
             "median_lag_us": profile.median_lag_us,
             "mean_gap_us": profile.mean_gap_us,
             "rows_per_key": profile.rows_per_key,
+            "rows": profile.rows,
             "single_lag_us": profile.single_lag_us,
             "has_tied_pairs": profile.tied_pairs is not None,
         }

@@ -17,6 +17,10 @@ The join flags those spine rows, and only they are resolved here:
 2. The rest (under the rule, no row at the pick's event time was known yet) take the best row
    of their key known at `t`: by joining them to their key's rows, or by the window method of
    `ViewPlan.known`; only the keys of late picks are read for this.
+
+When the join resolved ties itself and flagged only picks that may have been created after
+`t` (`ViewPlan.lean`), every flagged row takes the best row of its key known at `t` in one
+query, and the rule changed its answer where that is another row than its pick.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from featurestore.offline import (
     profile,
     refine,
 )
+from featurestore.offline import pit as pit_module
 from featurestore.offline.gather import ParquetRows, gather, positional_source
 from featurestore.offline.profile import SourceProfile, tied_pairs_limit
 
@@ -221,6 +222,32 @@ def test_picks_near_their_lag_are_resolved_and_counted_exactly(
     assert known.hidden_by_knowledge_time == {"driver_stats": 4}
     assert in_join.table.to_pylist() == known.table.to_pylist()
     assert in_join.hidden_by_knowledge_time == known.hidden_by_knowledge_time
+
+
+def test_rows_no_spine_row_can_see_are_skipped_without_changing_answers(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A few spine rows against a long history with a short ttl: the join reads only the rows
+    inside some spine row's ttl window, and answers as if it read them all, at the window's
+    edges too."""
+    rows = [
+        {"driver": driver, "trips": driver * 10000 + minute, "event": minute, "created": minute}
+        for driver in range(1, 4)
+        for minute in range(0, 6000, 40)
+    ]
+    table = make_events(con, "history", rows)
+    view = make_view(table, ttl=timedelta(minutes=30))
+    # Rows every 40 minutes, a 30-minute ttl: at 1230 the row of 1200 is on the window's
+    # oldest edge, at 1231 it is past it; at 3000 the row of 3000 itself; driver 9 has no rows.
+    spine = make_spine([(1, 1230), (2, 1231), (3, 3000), (1, 3039), (9, 10), (2, -5)])
+
+    pruned = point_in_time_join(con, spine, [view])
+    with mock.patch.object(pit_module, "PRUNE_BELOW_SHARE", 0.0):
+        whole = point_in_time_join(con, spine, [view])
+
+    expected = [10000 + 1200, None, 30000 + 3000, None, None, None]
+    assert pruned.table.to_pylist() == spine_rows(spine, trips=expected)
+    assert whole.table.to_pylist() == pruned.table.to_pylist()
 
 
 def test_spine_order_duplicates_and_extra_columns_are_kept(
