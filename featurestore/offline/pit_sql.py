@@ -245,8 +245,10 @@ class ViewPlan:
         # between those of its ends (two buckets per spine row).
         time = f"epoch_us({spine_time_sql})"
         buckets = f"unnest(range(({time} - {width}) // {width}, {time} // {width} + 1)) AS __fs_bk"
+        # Not made distinct: the semi join's hash table takes the repeats for less than a
+        # grouping would cost.
         return [
-            f"{self._name('b')} AS (SELECT DISTINCT {', '.join([*keys, buckets])} "
+            f"{self._name('b')} AS (SELECT {', '.join([*keys, buckets])} "
             f"FROM {quote_ident(spine_relation)} WHERE {spine_time_sql} IS NOT NULL)"
         ]
 
