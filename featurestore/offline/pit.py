@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
 
@@ -102,11 +102,26 @@ def point_in_time_join(
             con.cursor() as cursor,
         ):
             for plan in plans:
+                seen = None
+                if plan.shares_seen_rows:
+                    # Read once: the join sorts them, the second pass looks its keys up in them.
+                    seen_sql = plan.seen_rows_sql(relation_name, spine_time_sql, spine_keys)
+                    seen = arrow_query(con, seen_sql, "The point-in-time join")
+                    seen_name = f"__featurestore_seen_{uuid.uuid4().hex}"
+                    plan = replace(plan, seen_rows=seen_name)
+                    con.register(seen_name, seen)
                 sql = point_in_time_sql(relation_name, spine_keys, spine_time_sql, [plan])
-                joined = arrow_query(con, sql, "The point-in-time join")
+                try:
+                    joined = arrow_query(con, sql, "The point-in-time join")
+                finally:
+                    if plan.seen_rows is not None:
+                        con.unregister(plan.seen_rows)
                 if plan.late is not None:
                     finish = partial(_finish, cursor, plan, joined, spine_table, spine_keys)
-                    outputs.append(pool.submit(finish, spine_column, with_feature_times))
+                    outputs.append(
+                        pool.submit(finish, spine_column, with_feature_times, seen_rows=seen)
+                    )
+                    del seen
                 else:
                     outputs.append(
                         _finish(
@@ -149,11 +164,19 @@ def _finish(
     spine_keys: list[str],
     spine_time: tuple[str, str],
     with_feature_times: bool,
+    seen_rows: pa.Table | None = None,
 ) -> _ViewOutput:
-    """A view's joined rows made final: the second pass, then its features (read by position
-    from its file, or taken from the join), its hidden-row count and its rows' times."""
+    """A view's joined rows made final: the second pass (over `seen_rows` when the plan reads
+    them), then its features (read by position from its file, or taken from the join), its
+    hidden-row count and its rows' times."""
     if plan.second_pass:
-        joined = refine(con, plan, joined, spine_table, spine_keys, spine_time)
+        if seen_rows is not None and plan.seen_rows is not None:
+            con.register(plan.seen_rows, seen_rows)
+        try:
+            joined = refine(con, plan, joined, spine_table, spine_keys, spine_time)
+        finally:
+            if seen_rows is not None and plan.seen_rows is not None:
+                con.unregister(plan.seen_rows)
     if plan.late is not None:
         values = gather(plan.late, plan.view.features, joined.column(plan.position_column))
         arrays = [values.column(j) for j in range(values.num_columns)]

@@ -72,6 +72,9 @@ class ViewPlan:
     prune: bool = False
     """Whether the join reads only the rows some spine row can see within the ttl (see
     `pruning_ctes`): worth it when the spine's ttl windows cover a small part of the source."""
+    seen_rows: str | None = None
+    """A registered relation of the rows some spine row can see (`seen_rows_sql`), when the
+    join and the second pass read them from memory instead of the source."""
     late: ParquetRows | None = None
     """The file the features are read from by row position after the join, if any: the join
     then carries only the chosen row's position instead of its features."""
@@ -199,6 +202,13 @@ class ViewPlan:
         Each is referenced once, so DuckDB inlines it and reads only the Parquet columns it
         needs (a CTE referenced twice would be materialised whole)."""
         wide = self._rows(with_features=True, with_created=self._created_in_join)
+        if self.seen_rows is not None:
+            columns = [f"__fs_k{position}" for position in self.key_positions]
+            columns += ["__fs_pos", "__fs_event"]
+            if self._created_in_join:
+                columns.append("__fs_created")
+            wide = f"SELECT {', '.join(columns)} FROM {self.seen_rows}"
+            return [f"{self._name('latest')} AS ({self._latest(wide)})"]
         if not self.windowed:
             if self.pruned:
                 wide = self._rows(
@@ -229,13 +239,25 @@ class ViewPlan:
         sees changes no answer (the window method, which ranks every row, keeps them all)."""
         return self.prune and not self.windowed and self._bucket_us is not None
 
+    @property
+    def shares_seen_rows(self) -> bool:
+        """Whether the rows some spine row can see are read once into memory for both the
+        join and the second pass (which, under a ttl, needs no other row)."""
+        return self.pruned and self.lean and self.late is not None
+
+    def seen_rows_sql(self, spine_relation: str, spine_time_sql: str, spine_keys: list[str]) -> str:
+        """The rows some spine row can see, with keys, position, event and created time."""
+        ctes = self.pruning_ctes(spine_relation, spine_time_sql, spine_keys)
+        rows = self._rows(with_features=True, with_created=True, seen=self._name("b"))
+        return f"WITH {', '.join(ctes)} {rows}"
+
     def pruning_ctes(
         self, spine_relation: str, spine_time_sql: str, spine_keys: list[str]
     ) -> list[str]:
         """The (key, ttl-long time bucket) pairs that the spine rows' ttl windows touch: a row
         whose (key, bucket of its event time) is not among them is seen by no spine row."""
         width = self._bucket_us
-        if not self.pruned or width is None:
+        if not self.pruned or width is None or self.seen_rows is not None:
             return []
         keys = [
             f"{quote_ident(spine_keys[position])} AS __fs_k{position}"

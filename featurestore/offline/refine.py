@@ -223,7 +223,9 @@ def _every_late(plan: ViewPlan, flagged: str, *, by_join: bool) -> str:
     streams through it; else by the window method over their keys' rows."""
     spine = f"(SELECT *, true AS {_HIDDEN} FROM {flagged})"
     if by_join:
-        return _best_by_join(plan, spine=spine, rows=f"({plan.rows()})")
+        # Under a ttl, the rows some spine row can see hold every candidate of a flagged row.
+        rows = plan.seen_rows if plan.seen_rows is not None else f"({plan.rows()})"
+        return _best_by_join(plan, spine=spine, rows=rows)
     return (
         f"WITH __fs_open AS MATERIALIZED {spine}, __fs_r AS MATERIALIZED "
         f"({_semi_join(plan, f'({plan.rows()})', '__fs_open')}) {_best_by_window(plan)}"
