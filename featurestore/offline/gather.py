@@ -34,9 +34,10 @@ class ParquetRows:
     """The file's row count, if read."""
 
     @classmethod
-    def of(cls, path: str, schema: pa.Schema | None = None) -> ParquetRows:
+    def of(cls, path: str, schema: pa.Schema | None = None, rows: int | None = None) -> ParquetRows:
         stat = os.stat(path)
-        rows = pq.read_metadata(path).num_rows
+        if rows is None:
+            rows = pq.read_metadata(path).num_rows
         return cls(
             path=path, size=stat.st_size, modified_ns=stat.st_mtime_ns, schema=schema, rows=rows
         )
@@ -70,7 +71,8 @@ def positional_source(
     if path is None or not Path(path).is_file():
         return None
     try:
-        schema = pq.read_schema(path)
+        metadata = pq.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
     except (OSError, pa.ArrowException):
         return None
     if "file_row_number" in schema.names:
@@ -84,7 +86,7 @@ def positional_source(
         index = schema.get_field_index(field.name)
         if index < 0 or not _same_values(schema.field(index).type, field.type):
             return None
-    return ParquetRows.of(path, expected)
+    return ParquetRows.of(path, expected, rows=metadata.num_rows)
 
 
 def _same_values(stored: pa.DataType, read: pa.DataType) -> bool:

@@ -164,9 +164,9 @@ def _outputs(plan: ViewPlan, alias: str, *, fresh: bool) -> list[str]:
 def _refine_sql(plan: ViewPlan, flagged: str, *, late: str, by_join: bool) -> str:
     """Per flagged spine row, the row of max (event, created) (known at `t` under the rule).
 
-    The source is read once or twice: for the keys of the picks created after `t` (`late`
-    says whether that is every flagged row, some or none), and, unless that covers every
-    flagged row, for the flagged (key, event time) pairs."""
+    `late` says whether the picks created after `t` are every flagged row, some or none. When
+    every one, `_every_late` resolves them; otherwise the source is read for the flagged (key,
+    event time) pairs and, when some are late, once more for their keys."""
     if late == "late":
         return _every_late(plan, flagged, by_join=by_join)
     key_matches = plan.key_matches(SPINE, "c")
@@ -175,8 +175,7 @@ def _refine_sql(plan: ViewPlan, flagged: str, *, late: str, by_join: bool) -> st
     ctes = []
     if late != "none":
         ctes.append(f"__fs_r AS MATERIALIZED ({_semi_join(plan, f'({plan.rows()})', late_keys)})")
-    pairs_from = "__fs_r" if late == "late" else f"({plan.rows()})"
-    candidates = _semi_join(plan, pairs_from, flagged, ("__fs_event", _EVENT))
+    candidates = _semi_join(plan, f"({plan.rows()})", flagged, ("__fs_event", _EVENT))
     # Without the rule every row at the pick's event time counts; a missing created time is
     # always known and loses every tie.
     bound = f"{SPINE}.{SPINE_TIME}" if plan.refines else "'infinity'::TIMESTAMPTZ"
